@@ -1,0 +1,56 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PORT ?= 8080
+MODE ?= embedded
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
+
+.PHONY: help setup run stop status test test-unit test-e2e test-production lint lock bench bench-quick clean
+
+help:
+	@echo "make run     start the lifecycle platform (Airflow UI on http://127.0.0.1:$(PORT))"
+	@echo "make stop    stop what make run started"
+	@echo "make test    run the whole test suite"
+	@echo "make status | lint | lock | bench | bench-quick | test-production | clean"
+
+$(VENV)/.installed: requirements.lock
+	@bash scripts/setup.sh
+
+setup: $(VENV)/.installed
+
+run: setup
+	@$(PYTHON) scripts/lifecycle_platform.py start --port $(PORT) --mode $(MODE)
+
+stop:
+	@$(PYTHON) scripts/lifecycle_platform.py stop --port $(PORT) --mode $(MODE)
+
+status:
+	@$(PYTHON) scripts/lifecycle_platform.py status --port $(PORT) --mode $(MODE)
+
+test: setup
+	@$(PYTHON) -m pytest
+
+test-unit: setup
+	@$(PYTHON) -m pytest tests/unit tests/dags
+
+test-e2e: setup
+	@$(PYTHON) -m pytest tests/e2e
+
+test-production: setup
+	@$(PYTHON) -m pytest -m production tests/integration
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+
+lock:
+	@$(VENV)/bin/uv pip compile requirements.txt --python-version 3.11 -o requirements.lock
+
+bench: setup
+	@$(PYTHON) bench/run.py
+
+bench-quick: setup
+	@$(PYTHON) bench/run.py --quick
+
+clean: stop
+	rm -rf .airflow .artifacts

@@ -1,0 +1,321 @@
+"""Artifact store: a local directory by default, ``s3://bucket/prefix`` through boto3.
+
+Every artifact of the lifecycle (batches, quarantine, features, models, reports, the registry and its
+ledger) is addressed by a *key* relative to one root, so the same code runs on a laptop and on S3.
+
+Writes are atomic: locally temp-file-then-rename; on S3 a PUT is atomic by nature. Two operations
+serve the registry's "two writers never both win" rule:
+
+* :meth:`ArtifactStore.create` writes only if the key does not exist (``O_EXCL`` locally,
+  ``If-None-Match: *`` on S3);
+* :meth:`ArtifactStore.replace` writes only if the key still holds the version the caller read
+  (a lock + compare locally, ``If-Match: <etag>`` on S3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from include.lifecycle.config import PROJECT_ROOT
+
+DEFAULT_LOCAL_ROOT = PROJECT_ROOT / ".artifacts"
+
+
+class StoreError(RuntimeError):
+    """A storage operation failed; the message names the URI."""
+
+
+class ConflictError(StoreError):
+    """A conditional write lost: somebody else created or changed the key first."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ArtifactStore:
+    """Base class; use :func:`open_store`."""
+
+    root: str
+
+    # -- primitives implemented by subclasses -----------------------------------------------
+    def read_bytes(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys under ``prefix`` (recursive), sorted."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def create(self, key: str, data: bytes) -> None:
+        """Write ``key`` only if it does not exist yet; raise :class:`ConflictError` otherwise."""
+        raise NotImplementedError
+
+    def version_tag(self, key: str) -> str | None:
+        """An opaque tag of the key's current content (None if absent), for :meth:`replace`."""
+        raise NotImplementedError
+
+    def replace(self, key: str, data: bytes, expected_tag: str | None) -> None:
+        """Write ``key`` only if its tag is still ``expected_tag`` (None: must not exist)."""
+        raise NotImplementedError
+
+    def uri(self, key: str) -> str:
+        raise NotImplementedError
+
+    def local_path(self, key: str) -> Path | None:
+        """A filesystem path for ``key`` when the store is local (for HTML reports in the UI)."""
+        return None
+
+    # -- conveniences -----------------------------------------------------------------------
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for key in keys:
+            self.delete(key)
+        return len(keys)
+
+    def read_text(self, key: str) -> str:
+        return self.read_bytes(key).decode("utf-8")
+
+    def write_text(self, key: str, text: str) -> None:
+        self.write_bytes(key, text.encode("utf-8"))
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.read_bytes(key))
+
+    def write_json(self, key: str, obj: Any) -> None:
+        self.write_bytes(key, json_bytes(obj))
+
+    def write_frame(self, key: str, frame: Any) -> str:
+        """Write a DataFrame as Parquet; return the sha256 of the bytes written."""
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        data = buf.getvalue()
+        self.write_bytes(key, data)
+        return sha256_bytes(data)
+
+    def read_frame(self, key: str, columns: list[str] | None = None) -> Any:
+        import pandas as pd
+
+        return pd.read_parquet(io.BytesIO(self.read_bytes(key)), columns=columns)
+
+    def sha256(self, key: str) -> str:
+        return sha256_bytes(self.read_bytes(key))
+
+
+def json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
+
+
+class LocalStore(ArtifactStore):
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.base = Path(str(root).removeprefix("file://")).resolve()
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.root = self.base.as_uri()
+
+    def _path(self, key: str) -> Path:
+        path = (self.base / key.lstrip("/")).resolve()
+        if self.base not in path.parents and path != self.base:
+            raise StoreError(f"key {key!r} escapes the store root {self.base}")
+        return path
+
+    def uri(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise StoreError(f"no artifact at {path.as_uri()}") from exc
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        start = self._path(prefix) if prefix else self.base
+        if start.is_file():
+            return [prefix]
+        if not start.exists():
+            return []
+        keys = [
+            str(p.relative_to(self.base))
+            for p in start.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        ]
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    @contextlib.contextmanager
+    def _lock(self, key: str) -> Iterator[None]:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f".{path.name}.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def create(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # atomic, fails if the target exists
+        except FileExistsError as exc:
+            raise ConflictError(f"{path.as_uri()} already exists") from exc
+        finally:
+            os.unlink(tmp)
+
+    def version_tag(self, key: str) -> str | None:
+        path = self._path(key)
+        return sha256_bytes(path.read_bytes()) if path.is_file() else None
+
+    def replace(self, key: str, data: bytes, expected_tag: str | None) -> None:
+        with self._lock(key):
+            current = self.version_tag(key)
+            if current != expected_tag:
+                raise ConflictError(f"{self.uri(key)} changed since it was read")
+            self.write_bytes(key, data)
+
+
+class S3Store(ArtifactStore):
+    """``s3://bucket/prefix``; ``client_kwargs`` go to ``boto3.client('s3', ...)`` (endpoint_url, keys)."""
+
+    def __init__(self, root: str, client: Any = None, **client_kwargs: Any) -> None:
+        if not root.startswith("s3://"):
+            raise StoreError(f"not an s3:// root: {root!r}")
+        bucket, _, prefix = root.removeprefix("s3://").partition("/")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.root = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        if client is None:
+            import boto3
+
+            client = boto3.client("s3", **{k: v for k, v in client_kwargs.items() if v is not None})
+        self.client = client
+
+    def _key(self, key: str) -> str:
+        key = key.lstrip("/")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def _error(self, exc: Exception) -> str:
+        return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey as exc:
+            raise StoreError(f"no artifact at {self.uri(key)}") from exc
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def exists(self, key: str) -> bool:
+        return self.version_tag(key) is not None
+
+    def list(self, prefix: str = "") -> list[str]:
+        full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        keys: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            for obj in page.get("Contents", []):
+                k = obj["Key"]
+                keys.append(k[len(self.prefix) + 1 :] if self.prefix else k)
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def create(self, key: str, data: bytes) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+        except ClientError as exc:
+            if self._error(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                raise ConflictError(f"{self.uri(key)} already exists") from exc
+            raise
+
+    def version_tag(self, key: str) -> str | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ETag"]
+        except ClientError as exc:
+            if self._error(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def replace(self, key: str, data: bytes, expected_tag: str | None) -> None:
+        from botocore.exceptions import ClientError
+
+        if expected_tag is None:
+            self.create(key, data)
+            return
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=expected_tag)
+        except ClientError as exc:
+            if self._error(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                raise ConflictError(f"{self.uri(key)} changed since it was read") from exc
+            raise
+
+
+def default_root() -> str:
+    return os.environ.get("LIFECYCLE_ARTIFACT_ROOT") or str(DEFAULT_LOCAL_ROOT)
+
+
+def open_store(root: str | None = None, **s3_kwargs: Any) -> ArtifactStore:
+    """Open the store at ``root`` (default: ``$LIFECYCLE_ARTIFACT_ROOT`` or ``./.artifacts``).
+
+    For ``s3://`` roots, ``s3_kwargs`` (endpoint_url, aws_access_key_id, ...) reach boto3; the DAG
+    side fills them from the Airflow ``aws`` connection.
+    """
+    root = root or default_root()
+    if root.startswith("s3://"):
+        return S3Store(root, **s3_kwargs)
+    return LocalStore(root)
