@@ -1,0 +1,149 @@
+"""Feature cleaning and the preprocessing half of every model pipeline.
+
+Cleaning (:func:`clean`) is stateless and runs per partition: it only fixes types so that the
+same row always reaches the model in the same shape. Everything *learned* from data (medians,
+scales, one-hot layouts) lives in :func:`build_preprocessor`, which is fitted inside the model
+pipeline on the training rows only — so no holdout or scoring row ever leaks into training, and
+the packaged model carries its own preprocessing to batch scoring.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from include.lifecycle.config import UseCase
+from include.lifecycle.storage import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+_TRUE = {"1", "1.0", "true", "yes", "y", "t"}
+_FALSE = {"0", "0.0", "false", "no", "n", "f"}
+
+
+class FeatureError(ValueError):
+    """A partition cannot be cleaned without silently losing or inventing data."""
+
+
+def day_str(day: date | str) -> str:
+    """Partition dates are ``YYYY-MM-DD`` strings in keys, whatever the caller passes."""
+    return day.isoformat() if isinstance(day, date) else date.fromisoformat(str(day)[:10]).isoformat()
+
+
+def _numeric(series: pd.Series, col: str) -> pd.Series:
+    out = pd.to_numeric(series, errors="coerce").astype("float64")
+    lost = series.notna() & out.isna()
+    if lost.any():
+        examples = series[lost].astype(str).unique()[:3].tolist()
+        raise FeatureError(f"column {col!r}: {int(lost.sum())} non-numeric values, e.g. {examples}")
+    return out
+
+
+def _binary(series: pd.Series, col: str) -> pd.Series:
+    """0/1 as int64; as float64 with NaN when values are missing (an int column cannot hold NaN)."""
+
+    def one(value: Any) -> float:
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+            return np.nan
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return 1.0
+        if text in _FALSE:
+            return 0.0
+        return -1.0
+
+    out = series.map(one).astype("float64")
+    bad = out == -1.0
+    if bad.any():
+        examples = series[bad].astype(str).unique()[:3].tolist()
+        raise FeatureError(f"column {col!r}: {int(bad.sum())} values are not binary, e.g. {examples}")
+    return out if out.isna().any() else out.astype("int64")
+
+
+def _categorical(series: pd.Series) -> pd.Series:
+    """Strings, with every flavour of missing (None, pd.NA, NaN) as NaN for the encoder."""
+    return series.astype("object").map(lambda v: np.nan if pd.isna(v) else str(v))
+
+
+def clean(frame: pd.DataFrame, uc: UseCase) -> pd.DataFrame:
+    """Type every configured column; keep id + features (+ target when present), every row.
+
+    A missing feature column or a value that cannot be typed raises :class:`FeatureError`
+    rather than turning into a NaN nobody asked for. Extra columns are dropped and logged.
+    """
+    required = [uc.id_column, *uc.feature_columns]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise FeatureError(f"use case {uc.name!r}: partition lacks columns {missing}")
+    keep = required + ([uc.target] if uc.target in frame.columns else [])
+    extra = [c for c in frame.columns if c not in keep]
+    if extra:
+        log.info("features: dropping columns not in the %s contract: %s", uc.name, extra)
+    out = pd.DataFrame(index=frame.index)
+    out[uc.id_column] = frame[uc.id_column].astype(str)
+    for col, spec in uc.columns.items():
+        kind = spec["kind"]
+        if kind == "numeric":
+            out[col] = _numeric(frame[col], col)
+        elif kind == "binary":
+            out[col] = _binary(frame[col], col)
+        else:
+            out[col] = _categorical(frame[col])
+    if uc.target in frame.columns:
+        out[uc.target] = frame[uc.target]
+    return out.reset_index(drop=True)
+
+
+def build_preprocessor(uc: UseCase) -> ColumnTransformer:
+    """Column-wise preprocessing selected by name, so the id (and target) are never features.
+
+    Categories come from the config, not from the data: the one-hot layout is identical for
+    every training run, and an unseen category at scoring time encodes as all zeros.
+    """
+    numeric = uc.columns_of_kind("numeric")
+    binary = uc.columns_of_kind("binary")
+    categorical = uc.columns_of_kind("categorical")
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        transformers.append(
+            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric)
+        )
+    if binary:
+        transformers.append(("binary", SimpleImputer(strategy="most_frequent"), binary))
+    if categorical:
+        categories = [list(uc.columns[c]["values"]) for c in categorical]
+        transformers.append(
+            (
+                "categorical",
+                OneHotEncoder(categories=categories, handle_unknown="ignore", sparse_output=False),
+                categorical,
+            )
+        )
+    return ColumnTransformer(transformers, remainder="drop")
+
+
+def features_key(uc: UseCase, day: date | str) -> str:
+    return f"features/{uc.name}/date={day_str(day)}/features.parquet"
+
+
+def raw_key(uc: UseCase, day: date | str) -> str:
+    return f"raw/{uc.name}/date={day_str(day)}/accepted.parquet"
+
+
+def build_features_partition(store: ArtifactStore, uc: UseCase, day: date | str) -> dict[str, Any]:
+    """Clean one accepted raw partition into its features partition (overwrite: reruns are idempotent)."""
+    frame = store.read_frame(raw_key(uc, day))
+    cleaned = clean(frame, uc)
+    # The target never travels with features: labels arrive later through their own partitions.
+    cleaned = cleaned.drop(columns=[uc.target], errors="ignore")
+    key = features_key(uc, day)
+    digest = store.write_frame(key, cleaned)
+    return {"date": day_str(day), "rows": int(len(cleaned)), "features_key": key, "sha256": digest}

@@ -1,0 +1,244 @@
+"""Thin step functions for the training DAG: small JSON-able dicts and store keys in and out.
+
+Each step reads its inputs from the artifact store and writes its outputs there, so a step can run
+on any worker, be retried, and hand the next one only keys (never DataFrames) through XCom.
+:func:`run_training_lifecycle` chains them in one process for notebooks and for measuring what
+Airflow's scheduling costs on top of the work itself.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import date, datetime
+from typing import Any
+
+from include.lifecycle.config import UseCase
+from include.lifecycle.evaluation import compare, evaluate
+from include.lifecycle.packaging import dumps_model, loads_model, model_card, risk_qa, runtime_requirements
+from include.lifecycle.registry import registry_for
+from include.lifecycle.storage import ArtifactStore, ConflictError, sha256_bytes
+from include.lifecycle.training import assemble, candidate_grid, train_candidate
+
+
+class StepError(RuntimeError):
+    """A step's input is missing or inconsistent with what the previous step recorded."""
+
+
+def run_prefix(uc: UseCase, run_id: str) -> str:
+    """``training/<uc>/<run_id>``; characters that are awkward in keys become ``_``."""
+    return f"training/{uc.name}/{re.sub(r'[^A-Za-z0-9_.+=-]', '_', run_id)}"
+
+
+def _load_verified(store: ArtifactStore, key: str, sha256: str | None) -> tuple[Any, bytes]:
+    """The model and its bytes, refusing bytes that changed since the step that wrote them."""
+    data = store.read_bytes(key)
+    if sha256 and sha256_bytes(data) != sha256:
+        raise StepError(f"{store.uri(key)} changed since it was written (sha256 mismatch)")
+    return loads_model(data), data
+
+
+def step_assemble(store: ArtifactStore, uc: UseCase, as_of: date | datetime | str, run_id: str) -> dict[str, Any]:
+    """Assemble the training set as of ``as_of`` and persist train / holdout / lineage for the run."""
+    ts = assemble(store, uc, as_of)
+    base = run_prefix(uc, run_id)
+    train_sha = store.write_frame(f"{base}/train.parquet", ts.train)
+    holdout_sha = store.write_frame(f"{base}/holdout.parquet", ts.holdout)
+    lineage = {**ts.lineage, "train_sha256": train_sha, "holdout_sha256": holdout_sha}
+    store.write_json(f"{base}/lineage.json", lineage)
+    return {
+        "run_id": run_id,
+        "as_of": ts.lineage["as_of"],
+        "train_key": f"{base}/train.parquet",
+        "holdout_key": f"{base}/holdout.parquet",
+        "lineage_key": f"{base}/lineage.json",
+        "train_rows": ts.lineage["train_rows"],
+        "holdout_rows": ts.lineage["holdout_rows"],
+        "lineage_sha256": ts.lineage["lineage_sha256"],
+        "candidates": [s["name"] for s in candidate_grid(uc)],
+    }
+
+
+def step_train_candidate(store: ArtifactStore, uc: UseCase, run_id: str, spec_name: str) -> dict[str, Any]:
+    """Train one candidate (one mapped task) and store its skops bytes and training record."""
+    specs = {s["name"]: s for s in candidate_grid(uc)}
+    if spec_name not in specs:
+        raise StepError(f"{uc.name}: no candidate named {spec_name!r} (have {sorted(specs)})")
+    base = run_prefix(uc, run_id)
+    train = store.read_frame(f"{base}/train.parquet")
+    lineage = store.read_json(f"{base}/lineage.json")
+    model, record = train_candidate(train, uc, specs[spec_name], lineage=lineage)
+    data, digest = dumps_model(model)
+    out = f"{base}/candidates/{spec_name}"
+    store.write_bytes(f"{out}/model.skops", data)
+    record = {**record, "model_sha256": digest, "run_id": run_id}
+    store.write_json(f"{out}/record.json", record)
+    return {
+        "name": spec_name,
+        "model_key": f"{out}/model.skops",
+        "record_key": f"{out}/record.json",
+        "model_sha256": digest,
+        "cv_metric": record["cv_metric"],
+        "cv_score": record["cv_score"],
+        "best_params": record["best_params"],
+        "duration_s": record["duration_s"],
+    }
+
+
+def step_select_best(
+    store: ArtifactStore, uc: UseCase, run_id: str, candidate_results: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Pick the best candidate by cross-validated score (the holdout stays untouched for the final verdict)."""
+    results = [r for r in candidate_results if r]
+    if not results:
+        raise StepError(f"{uc.name} run {run_id}: no candidate finished training")
+    ranking = sorted(results, key=lambda r: r["cv_score"], reverse=True)
+    best = {**ranking[0], "ranking": [{"name": r["name"], "cv_score": r["cv_score"]} for r in ranking]}
+    store.write_json(f"{run_prefix(uc, run_id)}/best.json", best)
+    return best
+
+
+def step_evaluate(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate the best candidate and the current champion on the same holdout, then compare."""
+    base = run_prefix(uc, run_id)
+    holdout = store.read_frame(f"{base}/holdout.parquet")
+    model, _ = _load_verified(store, best["model_key"], best.get("model_sha256"))
+    candidate_eval = evaluate(model, holdout, uc)
+    registry = registry_for(store, uc)
+    champion_version = registry.alias_version("champion")
+    champion_eval = None
+    if champion_version is not None:
+        champion = registry.load_model(champion_version)
+        champion_eval = {**evaluate(champion, holdout, uc), "model_version": champion_version}
+    comparison = compare(candidate_eval, champion_eval, uc)
+    store.write_json(f"{base}/evaluation/candidate.json", candidate_eval)
+    store.write_json(f"{base}/evaluation/champion.json", champion_eval)
+    store.write_json(f"{base}/evaluation/comparison.json", comparison)
+    primary = candidate_eval["primary_metric"]
+    return {
+        "blessed": comparison["blessed"],
+        "reasons": comparison["reasons"],
+        "candidate": best["name"],
+        "champion_version": champion_version,
+        "primary_metric": primary,
+        "candidate_value": candidate_eval["metrics"].get(primary),
+        "champion_value": (champion_eval or {}).get("metrics", {}).get(primary),
+        "evaluation_key": f"{base}/evaluation/candidate.json",
+        "champion_evaluation_key": f"{base}/evaluation/champion.json",
+        "comparison_key": f"{base}/evaluation/comparison.json",
+    }
+
+
+def step_package(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str, Any]) -> dict[str, Any]:
+    """Risk QA, model card and the exact skops bytes that will be registered."""
+    base = run_prefix(uc, run_id)
+    holdout = store.read_frame(f"{base}/holdout.parquet")
+    model, data = _load_verified(store, best["model_key"], best.get("model_sha256"))
+    evaluation = store.read_json(f"{base}/evaluation/candidate.json")
+    champion_eval = store.read_json(f"{base}/evaluation/champion.json")
+    comparison = store.read_json(f"{base}/evaluation/comparison.json")
+    record = store.read_json(best["record_key"])
+    lineage = store.read_json(f"{base}/lineage.json")
+    qa = risk_qa(model, holdout, uc, threshold=evaluation["threshold"])
+    requirements = runtime_requirements()
+    card = model_card(uc, evaluation, comparison, qa, record, lineage, champion=champion_eval,
+                      requirements=requirements)
+    digest = sha256_bytes(data)  # the very bytes that were evaluated are the ones registered
+    pkg = f"{base}/package"
+    store.write_bytes(f"{pkg}/model.skops", data)
+    store.write_json(f"{pkg}/qa.json", qa)
+    store.write_json(f"{pkg}/requirements.json", requirements)
+    store.write_text(f"{pkg}/model_card.md", card["markdown"])
+    store.write_text(f"{pkg}/model_card.html", card["html"])
+    store.write_json(f"{pkg}/package.json", {"candidate": best["name"], "record_key": best["record_key"],
+                                             "model_sha256": digest})
+    return {
+        "package_prefix": pkg,
+        "model_sha256": digest,
+        "qa_passed": qa["passed"],
+        "qa": {k: {"value": v["value"], "bound": v["bound"], "passed": v["passed"]} for k, v in qa["checks"].items()},
+        "model_card_key": f"{pkg}/model_card.html",
+    }
+
+
+def step_register(store: ArtifactStore, uc: UseCase, run_id: str, actor: str = "data-scientist") -> dict[str, Any]:
+    """Register the packaged candidate; make it ``challenger`` when blessed and QA passed. Idempotent per run."""
+    base = run_prefix(uc, run_id)
+    pkg = f"{base}/package"
+    registry = registry_for(store, uc)
+    comparison = store.read_json(f"{base}/evaluation/comparison.json")
+    qa = store.read_json(f"{pkg}/qa.json")
+    version = registry.find_by_run(run_id)
+    if version is None:
+        package = store.read_json(f"{pkg}/package.json")
+        model_bytes = store.read_bytes(f"{pkg}/model.skops")
+        if sha256_bytes(model_bytes) != package["model_sha256"]:
+            raise StepError(f"{store.uri(pkg + '/model.skops')} changed since packaging (sha256 mismatch)")
+        manifest = registry.register(
+            model_bytes,
+            evaluation=store.read_json(f"{base}/evaluation/candidate.json"),
+            champion_evaluation=store.read_json(f"{base}/evaluation/champion.json"),
+            comparison=comparison,
+            qa=qa,
+            lineage=store.read_json(f"{base}/lineage.json"),
+            record=store.read_json(package["record_key"]),
+            model_card={"markdown": store.read_text(f"{pkg}/model_card.md"),
+                        "html": store.read_text(f"{pkg}/model_card.html")},
+            requirements=store.read_json(f"{pkg}/requirements.json"),
+            actor=actor,
+            run_id=run_id,
+        )
+        version = manifest["version"]
+    eligible = bool(comparison["blessed"]) and bool(qa["passed"])
+    challenger_set = False
+    if eligible:
+        challenger_set = _set_challenger(registry, version, actor)
+    reasons = list(comparison["reasons"]) + [
+        f"Risk QA check {name} failed: {c['value']} against bound {c['bound']}."
+        for name, c in qa["checks"].items() if not c["passed"]
+    ]
+    result = {"version": version, "blessed": bool(comparison["blessed"]), "qa_passed": bool(qa["passed"]),
+              "challenger": challenger_set, "reasons": reasons, "model": registry.name,
+              "manifest_key": f"{registry.prefix}/versions/{version}/manifest.json"}
+    store.write_json(f"{base}/registered.json", result)
+    return result
+
+
+def _set_challenger(registry: Any, version: int, actor: str) -> bool:
+    """Move ``challenger`` to ``version`` unless a newer version already holds it (CAS, re-read on conflict)."""
+    for _attempt in range(5):
+        current = registry.alias_version("challenger")
+        if current is not None and current >= version:
+            return current == version
+        try:
+            registry.set_alias("challenger", version, expected_version=current, actor=actor)
+        except ConflictError:
+            continue
+        registry.append("challenger_set", version, actor, comment="blessed and passed risk QA",
+                        details={"previous_version": current})
+        return True
+    return False
+
+
+def run_training_lifecycle(
+    store: ArtifactStore, uc: UseCase, as_of: date | datetime | str, run_id: str
+) -> dict[str, Any]:
+    """Every training step in one process, with the seconds each took."""
+    timings: dict[str, float] = {}
+
+    def timed(name: str, fn: Any, *args: Any) -> Any:
+        started = time.perf_counter()
+        out = fn(*args)
+        timings[name] = round(time.perf_counter() - started, 3)
+        return out
+
+    assembled = timed("assemble", step_assemble, store, uc, as_of, run_id)
+    candidates = [timed(f"train[{name}]", step_train_candidate, store, uc, run_id, name)
+                  for name in assembled["candidates"]]
+    best = timed("select_best", step_select_best, store, uc, run_id, candidates)
+    evaluation = timed("evaluate", step_evaluate, store, uc, run_id, best)
+    package = timed("package", step_package, store, uc, run_id, best)
+    registered = timed("register", step_register, store, uc, run_id)
+    return {"run_id": run_id, "assemble": assembled, "candidates": candidates, "best": best,
+            "evaluation": evaluation, "package": package, "register": registered, "timings_s": timings,
+            "total_s": round(sum(timings.values()), 3)}
