@@ -17,6 +17,11 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "include" / "config"
+
+
+def default_config_dir() -> Path:
+    """Where use-case YAMLs are read from: ``$LIFECYCLE_CONFIG_DIR`` (a deployment's own), else the bundled ones."""
+    return Path(os.environ["LIFECYCLE_CONFIG_DIR"]) if os.environ.get("LIFECYCLE_CONFIG_DIR") else CONFIG_DIR
 COLUMN_KINDS = ("numeric", "binary", "categorical")
 
 
@@ -132,7 +137,7 @@ def load_use_case(name_or_path: str | os.PathLike[str], config_dir: Path | None 
     if candidate.suffix in (".yaml", ".yml"):
         path = resolve_path(candidate)
     else:
-        path = (config_dir or CONFIG_DIR) / f"{name_or_path}.yaml"
+        path = (config_dir or default_config_dir()) / f"{name_or_path}.yaml"
     if not path.exists():
         raise ConfigError(f"use case {str(name_or_path)!r}: no config file at {path}")
     text = path.read_text(encoding="utf-8")
@@ -149,4 +154,4 @@ def load_use_case(name_or_path: str | os.PathLike[str], config_dir: Path | None 
 
 
 def list_use_cases(config_dir: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in (config_dir or CONFIG_DIR).glob("*.yaml"))
+    return sorted(p.stem for p in (config_dir or default_config_dir()).glob("*.yaml"))

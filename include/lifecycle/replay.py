@@ -18,12 +18,12 @@ so re-publishing a day is idempotent; a day without rows has no file (a stale on
 Drift scenario (``replay.drift``; off by default, ``publish(drift=True)`` or ``enabled: true`` turns it
 on). From day index ``start_day`` on, and only for those days' batches:
 
-* ``numeric_scale`` multiplies each listed numeric column by its factor (churn: ``monthly_charges``
-  x1.35, a price rise). Values are rounded to the column's original precision (integers stay integers,
-  floats to 2 decimals). Other columns derived from them in the real world (``total_charges``) are
-  *not* adjusted, so the batch also becomes slightly internally inconsistent, as drifted feeds often are;
-* ``category_mix`` resamples the listed categorical column independently of the row with the given
-  probabilities (churn: ``contract`` becomes 85% month-to-month), seeded per day.
+* ``numeric_scale`` multiplies each listed numeric column by its factor (churn: ``monthly_charges`` and
+  ``total_charges`` x1.35, a price rise). Values are rounded to the column's original precision (integers
+  stay integers, floats to 2 decimals);
+* ``category_mix`` resamples each listed categorical column independently of the row with the given
+  probabilities (churn: ``contract`` becomes 85% month-to-month and ``payment_method`` 60% electronic
+  check), seeded per day.
 
 What it does **not** change: the labels. A drifted row keeps the outcome of the original customer, so
 both the feature distribution (covariate drift) and the feature-label relation (the model's learned

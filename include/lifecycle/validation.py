@@ -30,6 +30,7 @@ import html
 import io
 import json
 import logging
+import os
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ from include.lifecycle.storage import ArtifactStore, json_bytes, sha256_bytes
 
 # GX logs ~200 INFO lines on import; silence it before anything imports it (DESIGN.md section 7).
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
+# No network at run time: GX would otherwise try to send usage analytics on every context.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 log = logging.getLogger(__name__)
 
 NA_TOKENS = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
