@@ -18,9 +18,9 @@ Trigger by hand with the `partition_date` param to (re)load one day.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 from lifecycle_ops.dag_support import default_args, raw_asset
 
@@ -30,8 +30,10 @@ RAW = raw_asset(USE_CASE)
 
 @dag(
     dag_id="data_acquisition",
-    schedule="@daily",
-    start_date=datetime(2025, 12, 31),
+    # 00:30 UTC each day, for the previous day's interval (data_interval_start = the partition). No
+    # start_date: a fresh deployment waits for the next night instead of running "yesterday" at once;
+    # history is loaded by backfill or by triggering with partition_date.
+    schedule=CronTriggerTimetable("30 0 * * *", timezone="UTC", interval=timedelta(days=1)),
     catchup=False,
     max_active_runs=3,
     default_args=default_args("data-engineer", retries=2),

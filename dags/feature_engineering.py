@@ -42,13 +42,20 @@ FEATURES = features_asset(USE_CASE)
 def feature_engineering():
     @task
     def partitions(**context) -> list[str]:
-        from lifecycle_ops.runtime import partition_date
+        """The partitions named by the triggering events, plus any whose features are missing or stale.
 
-        found = partitions_from_events(context, RAW)
-        if not found:
-            found = [partition_date(context).isoformat()]
-        print(f"partitions to build: {found}")
-        return found
+        Asset events can coalesce into one run (and an event can land outside a run's window), so the run
+        also checks the store itself: every accepted raw partition without features built from it.
+        """
+        from include.lifecycle import features
+        from lifecycle_ops.runtime import artifact_store, partition_date, use_case
+
+        if context["params"].get("partition_date"):
+            return [partition_date(context).isoformat()]
+        found = set(partitions_from_events(context, RAW))
+        found |= set(features.stale_partitions(artifact_store(), use_case(context)))
+        print(f"partitions to build: {sorted(found)}")
+        return sorted(found)
 
     @task(outlets=[FEATURES])
     def build(days: list[str], **context) -> list[dict]:

@@ -14,29 +14,33 @@ asset). Steps, each a task on small dicts and artifact-store keys:
    reasons,
 5. **package** it (skops + sha256, model card with plots, pinned runtime, risk QA: fairness gap,
    invariance, latency),
-6. **register** it as an immutable registry version and, when blessed, as the `challenger`.
+6. **register** it as an immutable registry version and, when blessed and QA passed, as the `challenger`,
+7. **SME approval gate**: the assigned SMEs (Variable `approval_smes_churn`) see the evidence under
+   *Required actions* and Approve or Reject with a comment; no answer by the deadline is a Reject;
+   the decision and the evidence hashes go to the registry's append-only ledger,
+8. **promote**: re-check the hashes, move the `champion` alias, record it, alert, and publish the
+   `model/<use case>@champion` asset (batch scoring follows the champion).
 
 Trigger by hand with Params to retrain now (e.g. `as_of`, `note`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from lifecycle_ops.dag_support import candidate_asset, default_args, retrain_asset
+from lifecycle_ops.approval import SMEApprovalOperator, apply_decision
+from lifecycle_ops.dag_support import candidate_asset, champion_asset, default_args, retrain_asset
 
 USE_CASE = "churn"
 RETRAIN = retrain_asset(USE_CASE)
 CANDIDATE = candidate_asset(USE_CASE)
+CHAMPION = champion_asset(USE_CASE)
 
 
 @dag(
     dag_id="model_training",
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"), assets=RETRAIN),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
+    catchup=False,  # no start_date: the first nightly run is the next 02:00, not one "missed" at deploy time
     max_active_runs=1,
     default_args=default_args("data-scientist"),
     tags=["lifecycle", "stage:training", "stage:evaluation", "stage:packaging", f"use-case:{USE_CASE}"],
@@ -46,6 +50,8 @@ CANDIDATE = candidate_asset(USE_CASE)
         "partition_date": Param(None, type=["null", "string"], format="date",
                                 description="Train on data as of this day (default: the run's day)"),
         "note": Param("", type="string", description="Why this run was started (kept in the experiment record)"),
+        "approval_timeout_hours": Param(None, type=["null", "number"], minimum=0,
+                                        description="How long the SMEs have to answer (default: the YAML's)"),
     },
 )
 def model_training():
@@ -98,16 +104,27 @@ def model_training():
         from lifecycle_ops.runtime import artifact_store, run_id, use_case
 
         registered = steps.step_register(artifact_store(), use_case(context), run_id(context))
+        registered["eligible"] = bool(registered["blessed"] and registered["qa_passed"])
         context["outlet_events"][CANDIDATE].extra = {"version": registered.get("version"),
                                                       "blessed": registered.get("blessed")}
+        print(f"registered v{registered['version']}: eligible={registered['eligible']} {registered['reasons']}")
         return registered
+
+    @task(outlets=[CHAMPION])
+    def promote(**context) -> dict:
+        """Move the champion alias, after re-checking that the evidence is what the SME approved."""
+        promoted = apply_decision(context, gate_task_id="sme_approval")
+        context["outlet_events"][CHAMPION].extra = {"version": promoted["version"], "use_case": USE_CASE}
+        return promoted
 
     assembled = assemble()
     specs = candidate_specs(assembled)
     results = train_candidate.partial(assembled=assembled).expand(spec_name=specs)
     best = select_best(results)
     evaluation = evaluate(best)
-    register(package(best, evaluation), evaluation)
+    registered = register(package(best, evaluation), evaluation)
+    gate = SMEApprovalOperator(task_id="sme_approval", source_task_id="register", action="promote")
+    registered >> gate >> promote()
 
 
 model_training()

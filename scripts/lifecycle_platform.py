@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -33,7 +34,8 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
 EMBEDDED_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-LIFECYCLE_DAGS = ("data_acquisition", "feature_engineering", "model_training")
+LIFECYCLE_DAGS = ("data_acquisition", "feature_engineering", "model_training", "model_rollback", "batch_scoring",
+                  "model_monitoring")
 DEFAULT_USERS = {"admin": "admin", "sme_alice": "user", "sme_bob": "user", "data_engineer": "op"}
 
 
@@ -142,6 +144,21 @@ class Platform:
         path.chmod(0o600)
         return data
 
+    def secret_commands(self) -> dict[str, str]:
+        """``*_CMD`` settings that read the secrets from the home, for a shell that runs the airflow CLI."""
+        sec = self._secrets()
+        names = {"fernet_key": "AIRFLOW__CORE__FERNET_KEY_CMD", "jwt_secret": "AIRFLOW__API_AUTH__JWT_SECRET_CMD",
+                 "api_secret_key": "AIRFLOW__API__SECRET_KEY_CMD"}
+        out = {}
+        for key, var in names.items():
+            file = self.home / "secrets" / key
+            if not file.exists():
+                file.parent.mkdir(mode=0o700, exist_ok=True)
+                file.write_text(sec[key])
+                file.chmod(0o600)
+            out[var] = f"cat {file}"
+        return out
+
     def ensure_passwords(self) -> dict[str, str]:
         """Random passwords for the configured users, kept in the home (mode 600), made once."""
         existing: dict[str, str] = {}
@@ -161,6 +178,8 @@ class Platform:
     def env(self) -> dict[str, str]:
         sec = self._secrets()
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+        # Every task is a new process: without bytecode caching each one recompiles its imports (7-15 s).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         pythonpath = f"{PROJECT_ROOT}{os.pathsep}{PROJECT_ROOT / 'plugins'}"
         env.update({
             "AIRFLOW_HOME": str(self.home),
@@ -190,6 +209,8 @@ class Platform:
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
             "AIRFLOW__WEBSERVER__EXPOSE_CONFIG": "False",
             "LIFECYCLE_ARTIFACT_ROOT": env.get("LIFECYCLE_ARTIFACT_ROOT", str(PROJECT_ROOT / ".artifacts")),
+            # No network at run time: Great Expectations would otherwise try to send usage analytics.
+            "GX_ANALYTICS_ENABLED": "False",
             "NO_PROXY": "*",
             "no_proxy": "*",
         })
@@ -269,9 +290,12 @@ class Platform:
     def component_command(self, component: str) -> list[str]:
         airflow = str(VENV_BIN / "airflow")
         if component.startswith("celery-worker"):
+            # Each worker gets its own Celery node name and, through LIFECYCLE_WORKER_NAME (read by the
+            # hostname callable of production mode), its own task-instance hostname. Concurrency comes from
+            # AIRFLOW__CELERY__WORKER_CONCURRENCY, as in deploy/docker-compose.yaml.
             name = component.removeprefix("celery-worker-") or "1"
-            return [airflow, "celery", "worker", "--concurrency", "2", "--celery-hostname", f"worker{name}@%h",
-                    "--skip-serve-logs"]
+            return ["env", f"LIFECYCLE_WORKER_NAME=celery-worker-{name}", airflow, "celery", "worker",
+                    "--celery-hostname", f"celery-worker-{name}@%h", "--skip-serve-logs"]
         return [airflow, component]
 
     def stop(self, deadline: float = 20) -> list[str]:
@@ -368,7 +392,8 @@ class Platform:
 def platform_from_env(port: int | None = None, mode: str | None = None) -> Platform:
     mode = mode or os.environ.get("LIFECYCLE_MODE", "embedded")
     port = port or int(os.environ.get("PORT", "8080"))
-    home = Path(os.environ.get("LIFECYCLE_AIRFLOW_HOME", PROJECT_ROOT / ".airflow"))
+    default_home = PROJECT_ROOT / (".airflow-production" if mode == "production" else ".airflow")
+    home = Path(os.environ.get("LIFECYCLE_AIRFLOW_HOME", default_home))
     if mode == "production":
         from scripts.production import production_platform
 
@@ -401,10 +426,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{component:<16} {'running pid ' + str(alive[component]) if component in alive else 'stopped'}")
             return 0 if len(alive) == len(platform.components) else 3
         elif args.command == "env":
-            for key, value in sorted(platform.env().items()):
-                if key.startswith(("AIRFLOW", "PYTHONPATH", "LIFECYCLE")) and "SECRET" not in key \
-                        and "FERNET" not in key:
-                    print(f"export {key}={json.dumps(value)}")
+            # Secrets are not printed: the *_CMD settings read them from files in the home instead.
+            for key, value in sorted({**platform.env(), **platform.secret_commands()}.items()):
+                secret = key.endswith(("FERNET_KEY", "JWT_SECRET", "SECRET_KEY"))
+                if key.startswith(("AIRFLOW", "PYTHONPATH", "LIFECYCLE", "GX_")) and not secret:
+                    # Database/broker URLs may carry a password: print them with it masked.
+                    shown = re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", value)
+                    print(f"export {key}={json.dumps(shown)}")
     except PlatformError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -413,4 +441,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(PROJECT_ROOT))
-    sys.exit(main())
+    # Run the importable module's main, not this __main__ copy: scripts.production subclasses the
+    # importable Platform, and its PlatformError must be the one main() catches.
+    from scripts.lifecycle_platform import main as _main
+
+    sys.exit(_main())

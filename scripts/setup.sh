@@ -26,6 +26,6 @@ if [ ! -x .venv/bin/uv ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
 fi
 # uv installs the exact lock (the upstream Airflow constraints URL is not needed).
-.venv/bin/uv pip sync --quiet --python .venv/bin/python requirements.lock
+.venv/bin/uv pip sync --quiet --compile-bytecode --python .venv/bin/python requirements.lock
 sha256sum requirements.lock > .venv/.installed
 echo "environment ready in $(( $(date +%s) - start ))s (.venv, $(.venv/bin/python --version))"

@@ -9,6 +9,7 @@ the packaged model carries its own preprocessing to batch scoring.
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import date
 from typing import Any
@@ -21,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from include.lifecycle.config import UseCase
-from include.lifecycle.storage import ArtifactStore
+from include.lifecycle.storage import ArtifactStore, sha256_bytes
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +139,41 @@ def raw_key(uc: UseCase, day: date | str) -> str:
     return f"raw/{uc.name}/date={day_str(day)}/accepted.parquet"
 
 
+def source_marker_key(uc: UseCase, day: date | str) -> str:
+    return f"features/{uc.name}/date={day_str(day)}/source.json"
+
+
 def build_features_partition(store: ArtifactStore, uc: UseCase, day: date | str) -> dict[str, Any]:
-    """Clean one accepted raw partition into its features partition (overwrite: reruns are idempotent)."""
-    frame = store.read_frame(raw_key(uc, day))
+    """Clean one accepted raw partition into its features partition (overwrite: reruns are idempotent).
+
+    A ``source.json`` beside it records the sha256 of the raw rows it was built from, so
+    :func:`stale_partitions` can tell which partitions need (re)building without trusting that every
+    upstream event was delivered.
+    """
+    raw_bytes = store.read_bytes(raw_key(uc, day))
+    frame = pd.read_parquet(io.BytesIO(raw_bytes))
     cleaned = clean(frame, uc)
     # The target never travels with features: labels arrive later through their own partitions.
     cleaned = cleaned.drop(columns=[uc.target], errors="ignore")
     key = features_key(uc, day)
     digest = store.write_frame(key, cleaned)
+    store.write_json(source_marker_key(uc, day), {"raw_key": raw_key(uc, day), "raw_sha256": sha256_bytes(raw_bytes),
+                                                  "features_sha256": digest, "rows": int(len(cleaned))})
     return {"date": day_str(day), "rows": int(len(cleaned)), "features_key": key, "sha256": digest}
+
+
+def stale_partitions(store: ArtifactStore, uc: UseCase) -> list[str]:
+    """Days whose accepted raw rows have no features built from them yet (missing or built from older rows)."""
+    stale = []
+    for key in store.list(f"validation/{uc.name}/"):
+        if not key.endswith("/result.json") or "date=" not in key:
+            continue
+        result = store.read_json(key)
+        day = key.split("date=", 1)[1].split("/", 1)[0]
+        if not result.get("accepted") or not result.get("accepted_sha256"):
+            continue
+        marker = source_marker_key(uc, day)
+        built_from = store.read_json(marker).get("raw_sha256") if store.exists(marker) else None
+        if built_from != result["accepted_sha256"]:
+            stale.append(day)
+    return sorted(stale)

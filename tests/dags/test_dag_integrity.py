@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted(p for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
 HEAVY = ("pandas", "sklearn", "great_expectations", "evidently", "scipy", "matplotlib", "skops")
-EXPECTED_DAGS = {"data_acquisition", "feature_engineering", "model_training"}
+EXPECTED_DAGS = {"data_acquisition", "feature_engineering", "model_training", "model_rollback", "batch_scoring",
+                 "model_monitoring"}
 
 
 @pytest.fixture(scope="module")

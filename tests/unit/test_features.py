@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.lifecycle.features import FeatureError, build_features_partition, build_preprocessor, clean
+from include.lifecycle.features import (
+    FeatureError,
+    build_features_partition,
+    build_preprocessor,
+    clean,
+    stale_partitions,
+)
 
 
 def test_clean_types_every_column_and_keeps_every_row(sample: pd.DataFrame, churn_uc) -> None:
@@ -89,4 +95,20 @@ def test_build_features_partition_writes_and_overwrites_idempotently(store, samp
     assert written[churn_uc.id_column].tolist() == sample.head(50)[churn_uc.id_column].tolist()
     again = build_features_partition(store, churn_uc, day)
     assert again == first
-    assert store.list("features/churn/") == [first["features_key"]]
+    assert store.list("features/churn/") == [first["features_key"], f"features/churn/date={day}/source.json"]
+
+
+def test_stale_partitions_finds_raw_rows_without_features_built_from_them(store, sample, churn_uc) -> None:
+    """Feature engineering does not trust that every asset event arrived: the store says what is missing."""
+    days = ["2026-01-03", "2026-01-04"]
+    for day, rows in zip(days, (sample.head(40), sample.tail(40)), strict=True):
+        sha = store.write_frame(f"raw/churn/date={day}/accepted.parquet", rows)
+        store.write_json(f"validation/churn/date={day}/result.json", {"accepted": len(rows), "accepted_sha256": sha})
+    store.write_json("validation/churn/date=2026-01-05/result.json", {"accepted": 0, "accepted_sha256": None})
+    assert stale_partitions(store, churn_uc) == days  # nothing built; a fully rejected day is not stale
+    build_features_partition(store, churn_uc, days[0])
+    assert stale_partitions(store, churn_uc) == [days[1]]
+    # A re-validated day with other accepted rows makes its features stale again.
+    sha = store.write_frame(f"raw/churn/date={days[0]}/accepted.parquet", sample.head(10))
+    store.write_json(f"validation/churn/date={days[0]}/result.json", {"accepted": 10, "accepted_sha256": sha})
+    assert stale_partitions(store, churn_uc) == days

@@ -1,0 +1,289 @@
+"""The SME approval gate: Airflow's human-in-the-loop ``ApprovalOperator`` plus what a model release needs.
+
+What the stock operator already does, and we keep: it waits in ``awaiting_input`` without holding a
+worker slot, appears under *Required actions* in the UI, lets only ``assigned_users`` answer (the API
+refuses anyone else), applies ``defaults`` at ``response_timeout`` and skips downstream on Reject.
+
+What this adds (DESIGN.md section 5):
+
+* the request body is the **evidence**: candidate vs champion metrics with confidence intervals, the
+  per-slice table, risk QA, business cost, the blessing reasons and where the model card is;
+* assigned SMEs come from the ``approval_smes_<use case>`` Variable, else the use-case YAML;
+* **no answer means Reject** (``defaults=["Reject"]``), and Approve needs a comment;
+* the decision is bound to **hashes** of the model, its evaluation, QA and data lineage, and written to
+  the registry's append-only **ledger** with who, when and the comment; :func:`apply_decision`
+  re-checks the hashes before it moves the ``champion`` alias and refuses (with an alert) if anything
+  changed after the SME looked.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import Param
+
+DECISION_KEY = "evidence"
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if value == 0 or abs(value) >= 10 ** -digits else f"{value:.2g}"
+    return "–" if value is None else str(value)
+
+
+def assigned_smes(uc: Any) -> list[str]:
+    """The users allowed to answer: the ``approval_smes_<use case>`` Variable, else the YAML's list."""
+    from airflow.sdk import Variable
+
+    raw = Variable.get(f"approval_smes_{uc.name}", default=None)
+    users = [u.strip() for u in str(raw).split(",") if u.strip()] if raw else []
+    if not users:
+        users = [str(u) for u in uc.section("approval").get("assigned_smes", [])]
+    if not users:
+        raise ValueError(f"use case {uc.name!r}: no SME is assigned to approve models "
+                         f"(set the approval_smes_{uc.name} Variable or approval.assigned_smes)")
+    return users
+
+
+def evidence_body(uc: Any, registry: Any, version: int, action: str, reason: str = "") -> str:
+    """Markdown the SME reads before deciding. Everything in it comes from the version's registered artifacts
+    (``evaluation.json``: candidate and champion judged on the same holdout, and the comparison)."""
+    import json
+
+    manifest = registry.manifest(version)
+    evaluation = json.loads(registry.artifact(version, "evaluation.json"))
+    cand = evaluation.get("candidate") or {}
+    champ = evaluation.get("champion") or {}
+    comparison = evaluation.get("comparison") or manifest.get("blessing") or {}
+    qa = manifest.get("qa") or {}
+    champion_version = registry.alias_version("champion")
+    primary = cand.get("primary_metric", "roc_auc")
+    lines = [
+        f"**{action.title()} request for model `{registry.name}` version {version}** — use case *{uc.name}*.",
+        "",
+        f"> {str(uc.raw.get('description', '')).strip()}",
+        "",
+    ]
+    if reason:
+        lines += [f"**Reason given:** {reason}", ""]
+    judged_against = comparison.get("champion_version")
+    lines += [f"Current champion: {'v' + str(champion_version) if champion_version else 'none yet'}; "
+              f"judged against: {'v' + str(judged_against) if judged_against else 'value thresholds only'}; "
+              f"holdout rows: {cand.get('rows', '–')} ({cand.get('positives', '–')} positives).", ""]
+    c_metrics, p_metrics = cand.get("metrics") or {}, champ.get("metrics") or {}
+    lines += ["| metric | candidate | champion |", "|---|---|---|"]
+    for m in ("roc_auc", "average_precision", "log_loss", "brier", "precision", "recall", "f1",
+              "expected_cost_per_customer"):
+        if m in c_metrics:
+            lines.append(f"| {m} | {_fmt(c_metrics.get(m))} | {_fmt(p_metrics.get(m)) if p_metrics else '–'} |")
+    boot = cand.get("bootstrap") or {}
+    if boot:
+        lines += ["", f"Bootstrap {int(round(100 * float(boot.get('confidence', 0.95))))}% CI on {primary} "
+                      f"({boot.get('samples')} samples): [{_fmt(boot.get('low'))}, {_fmt(boot.get('high'))}]"]
+    if cand.get("threshold") is not None:
+        costs = cand.get("costs") or {}
+        lines += ["", f"**Business metric:** expected cost per customer "
+                      f"{_fmt(c_metrics.get('expected_cost_per_customer'), 2)} at threshold {cand['threshold']} "
+                      f"(costs: missed churner {costs.get('fn')}, retention offer {costs.get('fp')})."]
+    slices = cand.get("slices") or {}
+    if slices:
+        metric = cand.get("slice_metric", primary)
+        champ_slices = champ.get("slices") or {}
+        lines += ["", f"**Slices** ({metric})", "", "| slice | value | rows | candidate | champion |",
+                  "|---|---|---|---|---|"]
+        for col, rows in slices.items():
+            other = {str(r.get("value")): r for r in champ_slices.get(col, [])}
+            for row in rows:
+                val = str(row.get("value"))
+                lines.append(f"| {col} | {val} | {row.get('rows')} | {_fmt(row.get(metric))} | "
+                             f"{_fmt(other.get(val, {}).get(metric))} |")
+    lines += ["", f"**Blessed:** {'yes' if comparison.get('blessed') else 'NO'}"]
+    lines += [f"- {r}" for r in comparison.get("reasons", [])]
+    failed = [c for c in comparison.get("checks", []) if not c.get("passed")]
+    lines += [f"- failed: {c.get('detail')}" for c in failed]
+    if qa:
+        lines += ["", f"**Risk QA:** {'passed' if qa.get('passed') else 'FAILED'}"]
+        for name, check in (qa.get("checks") or {}).items():
+            lines.append(f"- {name}: {_fmt(check.get('value'))} (bound {_fmt(check.get('bound'))}) — "
+                         f"{'ok' if check.get('passed') else 'FAILED'}")
+    card = manifest.get("artifacts", {}).get("model_card.html", {}).get("key")
+    if card:
+        lines += ["", f"**Model card:** `{registry.store.uri(card)}`"]
+    lines += ["", "Approve only if you accept this model for production; a comment is required. "
+                  "No answer before the deadline counts as **Reject**."]
+    return "\n".join(lines)
+
+
+class SMEApprovalOperator(ApprovalOperator):
+    """Ask the assigned SMEs to approve a registered model version, with the evidence, bound by hashes.
+
+    :param source_task_id: upstream task whose return value names the version:
+        ``{"version": int, "eligible": bool, "reasons": [...]}`` (``blessed`` is read if ``eligible`` is absent).
+    :param action: ``promote`` or ``rollback`` (changes wording and the ledger entries).
+    :param default_timeout: used when neither the run's ``approval_timeout_hours`` param nor the YAML sets one.
+    """
+
+    template_fields = (*ApprovalOperator.template_fields, "source_task_id", "action")
+
+    def __init__(self, *, source_task_id: str, action: str = "promote",
+                 default_timeout: timedelta = timedelta(hours=72), **kwargs: Any) -> None:
+        kwargs.setdefault("subject", "Model approval")
+        kwargs.setdefault("defaults", ApprovalOperator.REJECT)
+        kwargs.setdefault("params", {"comment": Param("", type="string",
+                                                      description="Why you approve or reject (required to approve)")})
+        kwargs.setdefault("response_timeout", default_timeout)
+        super().__init__(**kwargs)
+        self.source_task_id = source_task_id
+        self.action = action
+
+    # -- request ------------------------------------------------------------------------------
+    def execute(self, context: Any) -> Any:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from include.lifecycle.alerts import Alert
+        from include.lifecycle.registry import registry_for
+        from lifecycle_ops.notifier import send_alert
+        from lifecycle_ops.runtime import artifact_store, use_case
+
+        uc = use_case(context)
+        ti = context["ti"]
+        source = ti.xcom_pull(task_ids=self.source_task_id) or {}
+        version = source.get("version")
+        eligible = source.get("eligible", source.get("blessed"))
+        if version is None or not eligible:
+            reasons = "; ".join(source.get("reasons") or []) or "no eligible version"
+            raise AirflowSkipException(f"nothing to approve: v{version} is not eligible ({reasons})")
+        version = int(version)
+        registry = registry_for(artifact_store(), uc)
+        hashes = registry.evidence_hashes(version, verify=True)
+        smes = assigned_smes(uc)
+        params = context.get("params") or {}
+        hours = params.get("approval_timeout_hours") or uc.section("approval").get("timeout_hours")
+        if hours:
+            self.response_timeout = timedelta(hours=float(hours))
+        self.assigned_users = [{"id": u, "name": u} for u in smes]
+        verb = "Promote" if self.action == "promote" else "Roll back to"
+        self.subject = f"[{uc.name}] {verb} model {registry.name} v{version}?"
+        self.body = evidence_body(uc, registry, version, self.action, reason=str(source.get("reason") or ""))
+        evidence = {"version": version, "hashes": hashes, "assigned": smes, "action": self.action,
+                    "model": registry.name, "use_case": uc.name,
+                    "timeout_hours": self.response_timeout.total_seconds() / 3600 if self.response_timeout else None}
+        ti.xcom_push(key=DECISION_KEY, value=evidence)
+        registry.append("approval_requested", version, actor="lifecycle", hashes=hashes,
+                        details={"run_id": context["run_id"], "assigned": smes, "action": self.action,
+                                 "dag_id": context["dag"].dag_id})
+        try:
+            link = self.generate_link_to_ui_from_context(context=context)
+        except ValueError:
+            link = ""
+        send_alert(Alert(kind="approval_pending", severity="info", use_case=uc.name, dag_id=context["dag"].dag_id,
+                         run_id=context["run_id"], partition=None,
+                         summary=f"{verb} {registry.name} v{version}: waiting for {', '.join(smes)}",
+                         details={"version": version, "assigned": smes}, links={"approve in Airflow": link}))
+        return super().execute(context)
+
+    # -- response -----------------------------------------------------------------------------
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from include.lifecycle.alerts import Alert
+        from include.lifecycle.registry import registry_for
+        from lifecycle_ops.notifier import send_alert
+        from lifecycle_ops.runtime import artifact_store, use_case
+
+        uc = use_case(context)
+        ti = context["ti"]
+        evidence = ti.xcom_pull(task_ids=self.task_id, key=DECISION_KEY, map_indexes=ti.map_index) or {}
+        registry = registry_for(artifact_store(), uc)
+        version = evidence.get("version")
+        if "error" in event:
+            registry.append("rejected", version, actor="timeout", comment=str(event.get("error")),
+                            hashes=evidence.get("hashes"), details={"run_id": context["run_id"], "timed_out": True})
+            return super().execute_complete(context, event)
+
+        user = event.get("responded_by_user") or {}
+        actor = user.get("id") if isinstance(user, dict) else str(user or "")
+        timed_out = bool(event.get("timedout")) or not actor
+        chosen = (event.get("chosen_options") or [self.REJECT])[0]
+        comment = str((event.get("params_input") or {}).get("comment") or "").strip()
+        refusal = ""
+        if chosen == self.APPROVE:
+            if not comment:
+                refusal = "an approval must carry a comment; treated as Reject"
+            elif actor not in (evidence.get("assigned") or []):
+                refusal = f"{actor} is not an assigned SME; treated as Reject"
+        if refusal:
+            chosen = self.REJECT
+            event = {**event, "chosen_options": [self.REJECT]}
+        decision = "approved" if chosen == self.APPROVE else "rejected"
+        entry = registry.append(
+            decision, version, actor=actor or "timeout",
+            comment=comment or ("no answer before the response timeout" if timed_out else ""),
+            hashes=evidence.get("hashes"),
+            details={"run_id": context["run_id"], "dag_id": context["dag"].dag_id, "action": self.action,
+                     "timed_out": timed_out, "refusal": refusal,
+                     "responded_at": str(event.get("responded_at") or "")})
+        send_alert(Alert(kind=decision, severity="info" if decision == "approved" else "warning", use_case=uc.name,
+                         dag_id=context["dag"].dag_id, run_id=context["run_id"], partition=None,
+                         summary=(f"{registry.name} v{version} {decision} by {actor or 'timeout'}"
+                                  + (f": {comment}" if comment else "") + (f" ({refusal})" if refusal else "")),
+                         details={"version": version, "action": self.action}, links={}))
+        super().execute_complete(context, event)
+        return {"decision": decision, "version": version, "actor": actor or "timeout", "comment": comment,
+                "timed_out": timed_out, "hashes": evidence.get("hashes"), "ledger_entry": entry["id"],
+                "action": self.action}
+
+
+def apply_decision(context: Any, gate_task_id: str) -> dict[str, Any]:
+    """Move ``champion`` to the approved version after re-checking the evidence hashes.
+
+    Refuses (ledger entry + alert + task failure without retry) when the model, its evaluation, QA or
+    lineage changed after the SME looked, or when the champion moved in the meantime.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.lifecycle.alerts import Alert
+    from include.lifecycle.registry import IntegrityError, registry_for
+    from include.lifecycle.storage import ConflictError, StoreError
+    from lifecycle_ops.notifier import send_alert
+    from lifecycle_ops.runtime import artifact_store, use_case
+
+    uc = use_case(context)
+    decision = context["ti"].xcom_pull(task_ids=gate_task_id) or {}
+    if decision.get("decision") != "approved":
+        raise AirflowFailException(f"no approval to apply: {decision}")
+    registry = registry_for(artifact_store(), uc)
+    version = int(decision["version"])
+    approved = decision.get("hashes") or {}
+    kind = "rolled_back" if decision.get("action") == "rollback" else "promoted"
+
+    def refuse(why: str) -> None:
+        registry.append("promotion_refused", version, actor="lifecycle", comment=why,
+                        hashes=approved, details={"run_id": context["run_id"], "attempted_event": kind})
+        send_alert(Alert(kind="promotion_refused", severity="critical", use_case=uc.name,
+                         dag_id=context["dag"].dag_id, run_id=context["run_id"], partition=None,
+                         summary=f"{registry.name} v{version} not moved to champion: {why}",
+                         details={"version": version}, links={}))
+        raise AirflowFailException(f"promotion of {registry.name} v{version} refused: {why}")
+
+    try:
+        current = registry.evidence_hashes(version, verify=True)
+    except (IntegrityError, StoreError) as exc:
+        refuse(f"evidence no longer verifies ({exc})")
+    changed = sorted(k for k in approved if current.get(k) != approved.get(k))
+    if changed:
+        refuse(f"evidence changed after approval: {', '.join(changed)}")
+    previous = registry.alias_version("champion")
+    try:
+        move = registry.rollback if kind == "rolled_back" else registry.promote
+        entry = move(version, actor=decision.get("actor", "unknown"), comment=decision.get("comment", ""),
+                     approval={"ledger_entry": decision.get("ledger_entry"), "run_id": context["run_id"]},
+                     expected_champion=previous)
+    except ConflictError as exc:
+        refuse(f"the champion moved while this run was deciding ({exc})")
+    send_alert(Alert(kind=kind, severity="info", use_case=uc.name, dag_id=context["dag"].dag_id,
+                     run_id=context["run_id"], partition=None,
+                     summary=(f"{registry.name} champion is now v{version} (was "
+                              f"{'v' + str(previous) if previous else 'none'}), approved by {decision.get('actor')}"),
+                     details={"version": version, "previous": previous}, links={}))
+    return {"version": version, "previous": previous, "event": kind, "ledger_entry": entry["id"]}
