@@ -60,6 +60,7 @@ def batch_scoring():
 
     @task
     def partitions(champion: dict, **context) -> list[str]:
+        from include.lifecycle.storage import partition_dates
         from lifecycle_ops.runtime import artifact_store, partition_date, use_case
 
         uc = use_case(context)
@@ -69,10 +70,8 @@ def batch_scoring():
         else:
             # The triggering events' partitions, plus every features partition never scored (events can
             # coalesce; after a champion change this catches up what arrived while there was none).
-            available = sorted({k.split("date=")[1].split("/")[0] for k in store.list(f"features/{uc.name}/")
-                                if "date=" in k and k.endswith("features.parquet")})
-            scored = {k.split("date=")[1].split("/")[0] for k in store.list(f"predictions/{uc.name}/")
-                      if "date=" in k}
+            available = partition_dates(store, f"features/{uc.name}/", "features.parquet")
+            scored = set(partition_dates(store, f"predictions/{uc.name}/", "predictions.parquet"))
             unscored = [d for d in available if d not in scored][-CATCH_UP_LIMIT:]
             days = sorted(set(partitions_from_events(context, FEATURES)) | set(unscored))
         print(f"partitions to score with v{champion['version']}: {days}")

@@ -47,6 +47,7 @@ def model_monitoring():
 
         from include.lifecycle import monitoring, scoring
         from include.lifecycle.alerts import Alert
+        from include.lifecycle.storage import partition_dates
         from lifecycle_ops.notifier import send_alert
         from lifecycle_ops.runtime import artifact_store, use_case
 
@@ -56,9 +57,7 @@ def model_monitoring():
         if context["params"].get("partition_date"):
             days = [str(context["params"]["partition_date"])[:10]]
         if not days:
-            scored = sorted({k.split("date=")[1].split("/")[0] for k in store.list(f"predictions/{uc.name}/")
-                             if "date=" in k})
-            days = scored[-1:]
+            days = partition_dates(store, f"predictions/{uc.name}/", "predictions.parquet")[-1:]
         if not days:
             raise AirflowSkipException("no scored partition to monitor yet")
         day = date.fromisoformat(max(days))

@@ -397,7 +397,7 @@ def platform_from_env(port: int | None = None, mode: str | None = None) -> Platf
     if mode == "production":
         from scripts.production import production_platform
 
-        return production_platform(home=home, port=port)
+        return production_platform(home=home, port=port, workers=int(os.environ.get("LIFECYCLE_WORKERS", "2")))
     return Platform(home=home, port=port, mode=mode)
 
 

@@ -305,6 +305,16 @@ class S3Store(ArtifactStore):
             raise
 
 
+def partition_dates(store: ArtifactStore, prefix: str, filename: str | None = None) -> list[str]:
+    """The ``date=YYYY-MM-DD`` partitions under ``prefix`` (optionally only those holding ``filename``)."""
+    days = set()
+    for key in store.list(prefix):
+        if "date=" not in key or (filename and not key.endswith(f"/{filename}")):
+            continue
+        days.add(key.split("date=", 1)[1].split("/", 1)[0])
+    return sorted(days)
+
+
 def default_root() -> str:
     return os.environ.get("LIFECYCLE_ARTIFACT_ROOT") or str(DEFAULT_LOCAL_ROOT)
 
