@@ -111,7 +111,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def s3_endpoint():
     if not MOTO_SERVER.exists():
-        pytest.skip(f"{MOTO_SERVER} not installed")
+        pytest.fail(f"{MOTO_SERVER} not installed: run `make setup` (moto[server] is in requirements.lock)")
     port = _free_port()
     proc = subprocess.Popen(
         [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
