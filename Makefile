@@ -29,7 +29,7 @@ status:
 	@$(PYTHON) scripts/lifecycle_platform.py status --port $(PORT) --mode $(MODE)
 
 test: setup
-	@$(PYTHON) -m pytest
+	@bash scripts/run_tests.sh
 
 test-unit: setup
 	@$(PYTHON) -m pytest tests/unit tests/dags

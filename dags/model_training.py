@@ -63,11 +63,9 @@ def model_training():
         return steps.step_assemble(artifact_store(), use_case(context), partition_date(context), run_id(context))
 
     @task
-    def candidate_specs(assembled: dict, **context) -> list[str]:
-        from include.lifecycle import training
-        from lifecycle_ops.runtime import use_case
-
-        return [spec["name"] for spec in training.candidate_grid(use_case(context))]
+    def candidate_specs(assembled: dict) -> list[str]:
+        """The candidate names assemble listed (one mapped training task each)."""
+        return list(assembled["candidates"])
 
     @task(pool="training", map_index_template="{{ spec_name }}")
     def train_candidate(spec_name: str, assembled: dict, **context) -> dict:

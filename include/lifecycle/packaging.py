@@ -15,17 +15,26 @@ import io
 import platform
 import re
 import time
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
 
 from include.lifecycle.config import UseCase
 from include.lifecycle.evaluation import cost_optimal_threshold, costs, predict_positive
 from include.lifecycle.storage import sha256_bytes
 from include.lifecycle.training import limited_threads, target_vector
+
+
+def _skops_io() -> Any:
+    """skops.io, imported on first use: its import walks ``sys.modules`` and, inside an Airflow task, touches
+    ~1,160 deprecated Airflow attributes, each a logged warning (~2.8 s per task, measured in bench/)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import skops.io as sio
+    return sio
 
 # Class names in scikit-learn (CamelCase last component) and numpy's dtype / scalar types.
 _SKLEARN_CLASS = re.compile(r"^sklearn(\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Z][A-Za-z0-9_]*$")
@@ -51,6 +60,7 @@ def is_allowed_type(name: str) -> bool:
 
 def dumps_model(model: Any) -> tuple[bytes, str]:
     """skops bytes and their sha256; refuses to produce bytes it would itself refuse to load."""
+    sio = _skops_io()
     data = sio.dumps(model)
     refused = [t for t in sio.get_untrusted_types(data=data) if not is_allowed_type(t)]
     if refused:
@@ -60,6 +70,7 @@ def dumps_model(model: Any) -> tuple[bytes, str]:
 
 def loads_model(data: bytes) -> Any:
     """Load skops bytes, trusting exactly the allow-listed types skops reports (never ``trusted=True``)."""
+    sio = _skops_io()
     untrusted = sio.get_untrusted_types(data=data)
     refused = [t for t in untrusted if not is_allowed_type(t)]
     if refused:

@@ -14,11 +14,8 @@ from datetime import date, datetime
 from typing import Any
 
 from include.lifecycle.config import UseCase
-from include.lifecycle.evaluation import compare, evaluate
-from include.lifecycle.packaging import dumps_model, loads_model, model_card, risk_qa, runtime_requirements
 from include.lifecycle.registry import registry_for
 from include.lifecycle.storage import ArtifactStore, ConflictError, sha256_bytes
-from include.lifecycle.training import assemble, candidate_grid, train_candidate
 
 
 class StepError(RuntimeError):
@@ -32,6 +29,8 @@ def run_prefix(uc: UseCase, run_id: str) -> str:
 
 def _load_verified(store: ArtifactStore, key: str, sha256: str | None) -> tuple[Any, bytes]:
     """The model and its bytes, refusing bytes that changed since the step that wrote them."""
+    from include.lifecycle.packaging import loads_model
+
     data = store.read_bytes(key)
     if sha256 and sha256_bytes(data) != sha256:
         raise StepError(f"{store.uri(key)} changed since it was written (sha256 mismatch)")
@@ -40,6 +39,8 @@ def _load_verified(store: ArtifactStore, key: str, sha256: str | None) -> tuple[
 
 def step_assemble(store: ArtifactStore, uc: UseCase, as_of: date | datetime | str, run_id: str) -> dict[str, Any]:
     """Assemble the training set as of ``as_of`` and persist train / holdout / lineage for the run."""
+    from include.lifecycle.training import assemble, candidate_grid
+
     ts = assemble(store, uc, as_of)
     base = run_prefix(uc, run_id)
     train_sha = store.write_frame(f"{base}/train.parquet", ts.train)
@@ -61,6 +62,9 @@ def step_assemble(store: ArtifactStore, uc: UseCase, as_of: date | datetime | st
 
 def step_train_candidate(store: ArtifactStore, uc: UseCase, run_id: str, spec_name: str) -> dict[str, Any]:
     """Train one candidate (one mapped task) and store its skops bytes and training record."""
+    from include.lifecycle.packaging import dumps_model
+    from include.lifecycle.training import candidate_grid, train_candidate
+
     specs = {s["name"]: s for s in candidate_grid(uc)}
     if spec_name not in specs:
         raise StepError(f"{uc.name}: no candidate named {spec_name!r} (have {sorted(specs)})")
@@ -100,6 +104,8 @@ def step_select_best(
 
 def step_evaluate(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the best candidate and the current champion on the same holdout, then compare."""
+    from include.lifecycle.evaluation import compare, evaluate
+
     base = run_prefix(uc, run_id)
     holdout = store.read_frame(f"{base}/holdout.parquet")
     model, _ = _load_verified(store, best["model_key"], best.get("model_sha256"))
@@ -131,6 +137,8 @@ def step_evaluate(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str
 
 def step_package(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str, Any]) -> dict[str, Any]:
     """Risk QA, model card and the exact skops bytes that will be registered."""
+    from include.lifecycle.packaging import model_card, risk_qa, runtime_requirements
+
     base = run_prefix(uc, run_id)
     holdout = store.read_frame(f"{base}/holdout.parquet")
     model, data = _load_verified(store, best["model_key"], best.get("model_sha256"))

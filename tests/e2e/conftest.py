@@ -188,7 +188,6 @@ def platform(tmp_path_factory, receivers) -> Iterator[Platform]:
     home = tmp_path_factory.mktemp("airflow-home")
     artifacts = tmp_path_factory.mktemp("artifacts")
     config = e2e_config_dir(tmp_path_factory)
-    os.environ["LIFECYCLE_CONFIG_DIR"] = str(config)  # the tests read the registry with the same config
     plat = Platform(home=home, port=free_port(), users=dict(E2E_USERS), extra_env={
         "LIFECYCLE_ARTIFACT_ROOT": str(artifacts),
         "LIFECYCLE_CONFIG_DIR": str(config),
