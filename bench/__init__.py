@@ -1,0 +1,1 @@
+"""Benchmarks of the lifecycle: ``python bench/run.py`` (see bench/README.md)."""
