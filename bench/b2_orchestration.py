@@ -51,13 +51,13 @@ STEP_OF = {
 # What each task imports beyond the task runner (the LocalExecutor forks a worker that has Airflow loaded;
 # the task process then loads the DAG file and these).
 TASK_IMPORTS = {
-    "deliver_source_batch / acquire / ingest_labels": "include.lifecycle.replay,include.lifecycle.acquisition",
-    "validate": "include.lifecycle.validation,great_expectations",
-    "build (features)": "include.lifecycle.features",
+    "deliver_source_batch / acquire / ingest_labels": "include.lifecycle.data.replay,include.lifecycle.data.acquisition",
+    "validate": "include.lifecycle.data.validation,great_expectations",
+    "build (features)": "include.lifecycle.model.features",
     "select_best / register": "include.lifecycle.steps",
-    "assemble": "include.lifecycle.steps,include.lifecycle.training",
+    "assemble": "include.lifecycle.steps,include.lifecycle.model.training",
     "train_candidate / evaluate / package (scikit-learn + skops)": (
-        "include.lifecycle.steps,include.lifecycle.training,include.lifecycle.evaluation,include.lifecycle.packaging,"
+        "include.lifecycle.steps,include.lifecycle.model.training,include.lifecycle.model.evaluation,include.lifecycle.model.packaging,"
         "skops.io"),
 }
 

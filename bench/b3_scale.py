@@ -73,7 +73,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
 def score(ctx: Context, rows: int) -> dict[str, Any]:
     from include.lifecycle.config import load_use_case
-    from include.lifecycle.features import features_key
+    from include.lifecycle.layout import features_key
 
     model = fixtures.model_store(ctx)
     root, version = model["root"], model["version"]
@@ -136,7 +136,7 @@ def stage_analysis(res: dict[str, Any]) -> list[str]:
     return [
         "What dominates at this size, and what in our code would cut it (no goal was set for these stages):",
         "",
-        f"- Validation: CSV parsing {g(val, 'validate.parse_csv_bytes')} (`validation.parse_csv_bytes`: Python "
+        f"- Validation: CSV parsing {g(val, 'validate.parse_csv_bytes')} (`csvparse.parse_csv_bytes`: Python "
         f"`csv.reader` into lists, then an object DataFrame), typing {g(val, 'validate.type_columns')} "
         f"(`validation.type_columns` parses the binary columns value by value with `Series.map(lambda ...)`), "
         f"Great Expectations {g(val, 'validate.run_suite (GX validate, without import)')} (`run_suite` asks for "

@@ -43,7 +43,7 @@ def _scale_store(ctx: Context) -> dict[str, Any]:
 
 def run(ctx: Context) -> dict[str, Any]:
     from include.lifecycle.config import load_use_case
-    from include.lifecycle.features import features_key
+    from include.lifecycle.layout import features_key
 
     scale = _scale_store(ctx)
     root, version = scale["root"], scale["version"]

@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from include.lifecycle.config import UseCase
-from include.lifecycle.replay import load_snapshot
+from include.lifecycle.data.replay import load_snapshot
 
 DEFAULT_CHUNK_ROWS = 1_000_000
 ID_DIGITS = 10

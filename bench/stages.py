@@ -65,8 +65,10 @@ def _use_case(path: str) -> Any:
 def stage_lifecycle(args: argparse.Namespace) -> dict[str, Any]:
     """Bench 2 baseline: replay -> acquire -> validate -> labels -> features -> training, one process."""
     t_imp = time.perf_counter()
-    from include.lifecycle import acquisition, features, replay, steps, validation
-    from include.lifecycle.storage import open_store
+    from include.lifecycle import steps
+    from include.lifecycle.data import acquisition, replay, sources, validation
+    from include.lifecycle.model import features
+    from include.lifecycle.store import open_store
 
     imports_s = time.perf_counter() - t_imp
     uc = _use_case(args.uc)
@@ -82,7 +84,7 @@ def stage_lifecycle(args: argparse.Namespace) -> dict[str, Any]:
     gx: dict[str, float] = defaultdict(float)
     _instrument(validation, ["_gx"], gx)
     timed("deliver_source_batch", replay.publish, store, uc, args.day)
-    source = acquisition.LocalLandingSource(store)
+    source = sources.LocalLandingSource(store)
     timed("acquire", acquisition.acquire, store, uc, args.day, source)
     validated = timed("validate", validation.validate_batch, store, uc, args.day)
     labels = timed("ingest_labels", acquisition.ingest_labels, store, uc, args.day, source)
@@ -107,15 +109,15 @@ def stage_lifecycle(args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_acquire_validate(args: argparse.Namespace) -> dict[str, Any]:
     """Acquisition + Great Expectations validation + labels of one (large) day, with the phases timed."""
-    from include.lifecycle import acquisition, validation
-    from include.lifecycle.storage import open_store
+    from include.lifecycle.data import acquisition, sources, validation
+    from include.lifecycle.store import open_store
 
     uc = _use_case(args.uc)
     store = open_store(args.root)
     t: dict[str, float] = defaultdict(float)
     _instrument(validation, ["parse_csv_bytes", "type_columns", "load_suite", "run_suite", "_gx",
                              "_quarantine_rows", "_accepted_frame", "render_report"], t, "validate.")
-    source = acquisition.LocalLandingSource(store)
+    source = sources.LocalLandingSource(store)
     started = time.perf_counter()
     acquired = acquisition.acquire(store, uc, args.day, source)
     t["acquire"] = time.perf_counter() - started
@@ -133,8 +135,8 @@ def stage_acquire_validate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def stage_features(args: argparse.Namespace) -> dict[str, Any]:
-    from include.lifecycle import features
-    from include.lifecycle.storage import open_store
+    from include.lifecycle.model import features
+    from include.lifecycle.store import open_store
 
     uc = _use_case(args.uc)
     store = open_store(args.root)
@@ -148,8 +150,9 @@ def stage_features(args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_train(args: argparse.Namespace) -> dict[str, Any]:
     """``steps.run_training_lifecycle`` as of ``--day``: every training step in this one process."""
-    from include.lifecycle import evaluation, packaging, steps
-    from include.lifecycle.storage import open_store
+    from include.lifecycle import steps
+    from include.lifecycle.model import evaluation, packaging
+    from include.lifecycle.store import open_store
 
     uc = _use_case(args.uc)
     store = open_store(args.root)
@@ -170,8 +173,8 @@ def stage_train(args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_score_stream(args: argparse.Namespace) -> dict[str, Any]:
     """Our path: ``scoring.score_partition`` (Parquet batches -> predict -> ParquetWriter, then publish)."""
-    from include.lifecycle import scoring
-    from include.lifecycle.storage import open_store
+    from include.lifecycle.serve import scoring
+    from include.lifecycle.store import open_store
 
     uc = _use_case(args.uc)
     store = open_store(args.root)
@@ -185,9 +188,9 @@ def stage_score_inmemory(args: argparse.Namespace) -> dict[str, Any]:
     """Baseline: the whole partition as one DataFrame, then one raw ``model.predict_proba`` call."""
     import pyarrow.parquet as pq
 
-    from include.lifecycle.features import features_key
-    from include.lifecycle.registry import registry_for
-    from include.lifecycle.storage import open_store
+    from include.lifecycle.layout import features_key
+    from include.lifecycle.model.registry import registry_for
+    from include.lifecycle.store import open_store
 
     uc = _use_case(args.uc)
     store = open_store(args.root)
@@ -207,8 +210,8 @@ def stage_score_inmemory(args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_monitor(args: argparse.Namespace) -> dict[str, Any]:
     """Our path: ``monitoring.monitor`` for one day (Evidently on sampled frames + performance + report)."""
-    from include.lifecycle import monitoring
-    from include.lifecycle.storage import open_store
+    from include.lifecycle.store import open_store
+    from include.lifecycle.watch import monitoring
 
     uc = _use_case(args.uc)
     store = open_store(args.root)
@@ -265,9 +268,8 @@ def stage_drift_baseline(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
     from scipy.stats import ks_2samp
 
-    from include.lifecycle.features import features_key
-    from include.lifecycle.scoring import predictions_key
-    from include.lifecycle.storage import open_store
+    from include.lifecycle.layout import features_key, predictions_key
+    from include.lifecycle.store import open_store
 
     uc = _use_case(args.uc)
     store = open_store(args.root)
@@ -297,8 +299,8 @@ def stage_drift_baseline(args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_score_reference(args: argparse.Namespace) -> dict[str, Any]:
     """Set-up for the drift baseline: the version's training rows scored by itself (``monitoring.reference_frame``)."""
-    from include.lifecycle import monitoring
-    from include.lifecycle.storage import open_store
+    from include.lifecycle.store import open_store
+    from include.lifecycle.watch import monitoring
 
     uc = _use_case(args.uc)
     frame = monitoring.reference_frame(open_store(args.root), uc, args.version, with_scores=True)
@@ -314,7 +316,7 @@ def stage_import(args: argparse.Namespace) -> dict[str, Any]:
     for name in filter(None, (args.preload or "").split(",")):
         importlib.import_module(name)
     started = time.perf_counter()
-    with warnings.catch_warnings():  # as include.lifecycle.packaging imports skops: warnings silenced
+    with warnings.catch_warnings():  # as include.lifecycle.model.packaging imports skops: warnings silenced
         warnings.simplefilter("ignore")
         for name in filter(None, args.modules.split(",")):
             importlib.import_module(name)

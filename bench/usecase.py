@@ -20,7 +20,7 @@ from include.lifecycle.config import UseCase, load_use_case
 def write_bench_use_case(path: Path, max_rows: int = 20_000_000, candidates: list[dict[str, Any]] | None = None,
                          bootstrap_samples: int | None = None) -> UseCase:
     """Write the YAML and its expectation suite next to it; return the loaded use case."""
-    from include.lifecycle.validation import write_suite
+    from include.lifecycle.data.validation import write_suite
 
     base = load_use_case("churn")
     raw = copy.deepcopy(base.raw)

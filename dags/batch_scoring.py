@@ -48,7 +48,7 @@ def batch_scoring():
         """Pin the model version for the whole run; no champion yet means nothing to score."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from include.lifecycle import scoring
+        from include.lifecycle.serve import scoring
         from lifecycle_ops.runtime import artifact_store, use_case
 
         try:
@@ -60,7 +60,7 @@ def batch_scoring():
 
     @task
     def partitions(champion: dict, **context) -> list[str]:
-        from include.lifecycle.storage import partition_dates
+        from include.lifecycle.store import partition_dates
         from lifecycle_ops.runtime import artifact_store, partition_date, use_case
 
         uc = use_case(context)
@@ -81,7 +81,7 @@ def batch_scoring():
     def score(champion: dict, days: list[str], **context) -> list[dict]:
         from datetime import date
 
-        from include.lifecycle import scoring
+        from include.lifecycle.serve import scoring
         from lifecycle_ops.runtime import artifact_store, use_case
 
         uc = use_case(context)

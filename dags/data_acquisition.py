@@ -53,7 +53,7 @@ def data_acquisition():
         """The replayed source system drops the day's batch and labels into the landing area."""
         from airflow.sdk import Variable
 
-        from include.lifecycle import replay
+        from include.lifecycle.data import replay
         from lifecycle_ops.runtime import artifact_store, partition_date, use_case
 
         uc = use_case(context)
@@ -66,7 +66,7 @@ def data_acquisition():
 
     @task
     def acquire(delivered: dict, **context) -> dict:
-        from include.lifecycle import acquisition
+        from include.lifecycle.data import acquisition
         from lifecycle_ops.runtime import artifact_store, partition_date, source_for, use_case
 
         uc = use_case(context)
@@ -76,8 +76,8 @@ def data_acquisition():
     @task
     def validate(acquired: dict, **context) -> dict:
         """Great Expectations gate; quarantines with reasons and alerts, fails only by policy."""
-        from include.lifecycle import validation
         from include.lifecycle.alerts import Alert
+        from include.lifecycle.data import validation
         from lifecycle_ops.notifier import send_alert
         from lifecycle_ops.runtime import artifact_store, partition_date, use_case
 
@@ -105,7 +105,7 @@ def data_acquisition():
 
     @task
     def ingest_labels(delivered: dict, **context) -> dict:
-        from include.lifecycle import acquisition
+        from include.lifecycle.data import acquisition
         from lifecycle_ops.runtime import artifact_store, partition_date, source_for, use_case
 
         uc = use_case(context)

@@ -47,7 +47,7 @@ def feature_engineering():
         Asset events can coalesce into one run (and an event can land outside a run's window), so the run
         also checks the store itself: every accepted raw partition without features built from it.
         """
-        from include.lifecycle import features
+        from include.lifecycle.model import features
         from lifecycle_ops.runtime import artifact_store, partition_date, use_case
 
         if context["params"].get("partition_date"):
@@ -61,7 +61,7 @@ def feature_engineering():
     def build(days: list[str], **context) -> list[dict]:
         from datetime import date
 
-        from include.lifecycle import features
+        from include.lifecycle.model import features
         from lifecycle_ops.runtime import artifact_store, use_case
 
         uc = use_case(context)

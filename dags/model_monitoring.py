@@ -45,9 +45,10 @@ def model_monitoring():
 
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from include.lifecycle import monitoring, scoring
         from include.lifecycle.alerts import Alert
-        from include.lifecycle.storage import partition_dates
+        from include.lifecycle.serve import scoring
+        from include.lifecycle.store import partition_dates
+        from include.lifecycle.watch import monitoring
         from lifecycle_ops.notifier import send_alert
         from lifecycle_ops.runtime import artifact_store, use_case
 
@@ -87,7 +88,7 @@ def model_monitoring():
     def decide(result: dict, **context) -> dict:
         from datetime import UTC, datetime
 
-        from include.lifecycle import retraining
+        from include.lifecycle.watch import retraining
         from lifecycle_ops.runtime import artifact_store, use_case
 
         pending = context["ti"].get_dr_count(dag_id="model_training", states=["queued", "running"])

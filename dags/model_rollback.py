@@ -42,7 +42,7 @@ CHAMPION = champion_asset(USE_CASE)
 def model_rollback():
     @task
     def resolve_target(**context) -> dict:
-        from include.lifecycle.registry import registry_for
+        from include.lifecycle.model.registry import registry_for
         from lifecycle_ops.runtime import artifact_store, use_case
 
         uc = use_case(context)

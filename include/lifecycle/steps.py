@@ -8,28 +8,23 @@ Airflow's scheduling costs on top of the work itself.
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import date, datetime
 from typing import Any
 
+from include.lifecycle import layout
 from include.lifecycle.config import UseCase
-from include.lifecycle.registry import registry_for
-from include.lifecycle.storage import ArtifactStore, ConflictError, sha256_bytes
+from include.lifecycle.model.registry import registry_for
+from include.lifecycle.store import ArtifactStore, ConflictError, retry_on_conflict, sha256_bytes
 
 
 class StepError(RuntimeError):
     """A step's input is missing or inconsistent with what the previous step recorded."""
 
 
-def run_prefix(uc: UseCase, run_id: str) -> str:
-    """``training/<uc>/<run_id>``; characters that are awkward in keys become ``_``."""
-    return f"training/{uc.name}/{re.sub(r'[^A-Za-z0-9_.+=-]', '_', run_id)}"
-
-
 def _load_verified(store: ArtifactStore, key: str, sha256: str | None) -> tuple[Any, bytes]:
     """The model and its bytes, refusing bytes that changed since the step that wrote them."""
-    from include.lifecycle.packaging import loads_model
+    from include.lifecycle.model.packaging import loads_model
 
     data = store.read_bytes(key)
     if sha256 and sha256_bytes(data) != sha256:
@@ -39,20 +34,19 @@ def _load_verified(store: ArtifactStore, key: str, sha256: str | None) -> tuple[
 
 def step_assemble(store: ArtifactStore, uc: UseCase, as_of: date | datetime | str, run_id: str) -> dict[str, Any]:
     """Assemble the training set as of ``as_of`` and persist train / holdout / lineage for the run."""
-    from include.lifecycle.training import assemble, candidate_grid
+    from include.lifecycle.model.training import assemble, candidate_grid
 
     ts = assemble(store, uc, as_of)
-    base = run_prefix(uc, run_id)
-    train_sha = store.write_frame(f"{base}/train.parquet", ts.train)
-    holdout_sha = store.write_frame(f"{base}/holdout.parquet", ts.holdout)
+    train_sha = store.write_frame(layout.train_set_key(uc, run_id), ts.train)
+    holdout_sha = store.write_frame(layout.holdout_key(uc, run_id), ts.holdout)
     lineage = {**ts.lineage, "train_sha256": train_sha, "holdout_sha256": holdout_sha}
-    store.write_json(f"{base}/lineage.json", lineage)
+    store.write_json(layout.lineage_key(uc, run_id), lineage)
     return {
         "run_id": run_id,
         "as_of": ts.lineage["as_of"],
-        "train_key": f"{base}/train.parquet",
-        "holdout_key": f"{base}/holdout.parquet",
-        "lineage_key": f"{base}/lineage.json",
+        "train_key": layout.train_set_key(uc, run_id),
+        "holdout_key": layout.holdout_key(uc, run_id),
+        "lineage_key": layout.lineage_key(uc, run_id),
         "train_rows": ts.lineage["train_rows"],
         "holdout_rows": ts.lineage["holdout_rows"],
         "lineage_sha256": ts.lineage["lineage_sha256"],
@@ -62,18 +56,17 @@ def step_assemble(store: ArtifactStore, uc: UseCase, as_of: date | datetime | st
 
 def step_train_candidate(store: ArtifactStore, uc: UseCase, run_id: str, spec_name: str) -> dict[str, Any]:
     """Train one candidate (one mapped task) and store its skops bytes and training record."""
-    from include.lifecycle.packaging import dumps_model
-    from include.lifecycle.training import candidate_grid, train_candidate
+    from include.lifecycle.model.packaging import dumps_model
+    from include.lifecycle.model.training import candidate_grid, train_candidate
 
     specs = {s["name"]: s for s in candidate_grid(uc)}
     if spec_name not in specs:
         raise StepError(f"{uc.name}: no candidate named {spec_name!r} (have {sorted(specs)})")
-    base = run_prefix(uc, run_id)
-    train = store.read_frame(f"{base}/train.parquet")
-    lineage = store.read_json(f"{base}/lineage.json")
+    train = store.read_frame(layout.train_set_key(uc, run_id))
+    lineage = store.read_json(layout.lineage_key(uc, run_id))
     model, record = train_candidate(train, uc, specs[spec_name], lineage=lineage)
     data, digest = dumps_model(model)
-    out = f"{base}/candidates/{spec_name}"
+    out = layout.candidate_prefix(uc, run_id, spec_name)
     store.write_bytes(f"{out}/model.skops", data)
     record = {**record, "model_sha256": digest, "run_id": run_id}
     store.write_json(f"{out}/record.json", record)
@@ -98,16 +91,15 @@ def step_select_best(
         raise StepError(f"{uc.name} run {run_id}: no candidate finished training")
     ranking = sorted(results, key=lambda r: r["cv_score"], reverse=True)
     best = {**ranking[0], "ranking": [{"name": r["name"], "cv_score": r["cv_score"]} for r in ranking]}
-    store.write_json(f"{run_prefix(uc, run_id)}/best.json", best)
+    store.write_json(layout.best_key(uc, run_id), best)
     return best
 
 
 def step_evaluate(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the best candidate and the current champion on the same holdout, then compare."""
-    from include.lifecycle.evaluation import compare, evaluate
+    from include.lifecycle.model.evaluation import compare, evaluate
 
-    base = run_prefix(uc, run_id)
-    holdout = store.read_frame(f"{base}/holdout.parquet")
+    holdout = store.read_frame(layout.holdout_key(uc, run_id))
     model, _ = _load_verified(store, best["model_key"], best.get("model_sha256"))
     candidate_eval = evaluate(model, holdout, uc)
     registry = registry_for(store, uc)
@@ -117,9 +109,9 @@ def step_evaluate(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str
         champion = registry.load_model(champion_version)
         champion_eval = {**evaluate(champion, holdout, uc), "model_version": champion_version}
     comparison = compare(candidate_eval, champion_eval, uc)
-    store.write_json(f"{base}/evaluation/candidate.json", candidate_eval)
-    store.write_json(f"{base}/evaluation/champion.json", champion_eval)
-    store.write_json(f"{base}/evaluation/comparison.json", comparison)
+    store.write_json(layout.evaluation_key(uc, run_id, "candidate"), candidate_eval)
+    store.write_json(layout.evaluation_key(uc, run_id, "champion"), champion_eval)
+    store.write_json(layout.evaluation_key(uc, run_id, "comparison"), comparison)
     primary = candidate_eval["primary_metric"]
     return {
         "blessed": comparison["blessed"],
@@ -129,30 +121,29 @@ def step_evaluate(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str
         "primary_metric": primary,
         "candidate_value": candidate_eval["metrics"].get(primary),
         "champion_value": (champion_eval or {}).get("metrics", {}).get(primary),
-        "evaluation_key": f"{base}/evaluation/candidate.json",
-        "champion_evaluation_key": f"{base}/evaluation/champion.json",
-        "comparison_key": f"{base}/evaluation/comparison.json",
+        "evaluation_key": layout.evaluation_key(uc, run_id, "candidate"),
+        "champion_evaluation_key": layout.evaluation_key(uc, run_id, "champion"),
+        "comparison_key": layout.evaluation_key(uc, run_id, "comparison"),
     }
 
 
 def step_package(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str, Any]) -> dict[str, Any]:
     """Risk QA, model card and the exact skops bytes that will be registered."""
-    from include.lifecycle.packaging import model_card, risk_qa, runtime_requirements
+    from include.lifecycle.model.packaging import model_card, risk_qa, runtime_requirements
 
-    base = run_prefix(uc, run_id)
-    holdout = store.read_frame(f"{base}/holdout.parquet")
+    holdout = store.read_frame(layout.holdout_key(uc, run_id))
     model, data = _load_verified(store, best["model_key"], best.get("model_sha256"))
-    evaluation = store.read_json(f"{base}/evaluation/candidate.json")
-    champion_eval = store.read_json(f"{base}/evaluation/champion.json")
-    comparison = store.read_json(f"{base}/evaluation/comparison.json")
+    evaluation = store.read_json(layout.evaluation_key(uc, run_id, "candidate"))
+    champion_eval = store.read_json(layout.evaluation_key(uc, run_id, "champion"))
+    comparison = store.read_json(layout.evaluation_key(uc, run_id, "comparison"))
     record = store.read_json(best["record_key"])
-    lineage = store.read_json(f"{base}/lineage.json")
+    lineage = store.read_json(layout.lineage_key(uc, run_id))
     qa = risk_qa(model, holdout, uc, threshold=evaluation["threshold"])
     requirements = runtime_requirements()
     card = model_card(uc, evaluation, comparison, qa, record, lineage, champion=champion_eval,
                       requirements=requirements)
     digest = sha256_bytes(data)  # the very bytes that were evaluated are the ones registered
-    pkg = f"{base}/package"
+    pkg = layout.package_prefix(uc, run_id)
     store.write_bytes(f"{pkg}/model.skops", data)
     store.write_json(f"{pkg}/qa.json", qa)
     store.write_json(f"{pkg}/requirements.json", requirements)
@@ -171,10 +162,9 @@ def step_package(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str,
 
 def step_register(store: ArtifactStore, uc: UseCase, run_id: str, actor: str = "data-scientist") -> dict[str, Any]:
     """Register the packaged candidate; make it ``challenger`` when blessed and QA passed. Idempotent per run."""
-    base = run_prefix(uc, run_id)
-    pkg = f"{base}/package"
+    pkg = layout.package_prefix(uc, run_id)
     registry = registry_for(store, uc)
-    comparison = store.read_json(f"{base}/evaluation/comparison.json")
+    comparison = store.read_json(layout.evaluation_key(uc, run_id, "comparison"))
     qa = store.read_json(f"{pkg}/qa.json")
     version = registry.find_by_run(run_id)
     if version is None:
@@ -184,11 +174,11 @@ def step_register(store: ArtifactStore, uc: UseCase, run_id: str, actor: str = "
             raise StepError(f"{store.uri(pkg + '/model.skops')} changed since packaging (sha256 mismatch)")
         manifest = registry.register(
             model_bytes,
-            evaluation=store.read_json(f"{base}/evaluation/candidate.json"),
-            champion_evaluation=store.read_json(f"{base}/evaluation/champion.json"),
+            evaluation=store.read_json(layout.evaluation_key(uc, run_id, "candidate")),
+            champion_evaluation=store.read_json(layout.evaluation_key(uc, run_id, "champion")),
             comparison=comparison,
             qa=qa,
-            lineage=store.read_json(f"{base}/lineage.json"),
+            lineage=store.read_json(layout.lineage_key(uc, run_id)),
             record=store.read_json(package["record_key"]),
             model_card={"markdown": store.read_text(f"{pkg}/model_card.md"),
                         "html": store.read_text(f"{pkg}/model_card.html")},
@@ -208,24 +198,26 @@ def step_register(store: ArtifactStore, uc: UseCase, run_id: str, actor: str = "
     result = {"version": version, "blessed": bool(comparison["blessed"]), "qa_passed": bool(qa["passed"]),
               "challenger": challenger_set, "reasons": reasons, "model": registry.name,
               "manifest_key": f"{registry.prefix}/versions/{version}/manifest.json"}
-    store.write_json(f"{base}/registered.json", result)
+    store.write_json(layout.registered_key(uc, run_id), result)
     return result
 
 
 def _set_challenger(registry: Any, version: int, actor: str) -> bool:
     """Move ``challenger`` to ``version`` unless a newer version already holds it (CAS, re-read on conflict)."""
-    for _attempt in range(5):
+
+    def attempt() -> bool:
         current = registry.alias_version("challenger")
         if current is not None and current >= version:
             return current == version
-        try:
-            registry.set_alias("challenger", version, expected_version=current, actor=actor)
-        except ConflictError:
-            continue
+        registry.set_alias("challenger", version, expected_version=current, actor=actor)
         registry.append("challenger_set", version, actor, comment="blessed and passed risk QA",
                         details={"previous_version": current})
         return True
-    return False
+
+    try:
+        return retry_on_conflict(attempt, attempts=5, what="the challenger alias")
+    except ConflictError:
+        return False
 
 
 def run_training_lifecycle(

@@ -143,7 +143,7 @@ class SMEApprovalOperator(ApprovalOperator):
         from airflow.sdk.exceptions import AirflowSkipException
 
         from include.lifecycle.alerts import Alert
-        from include.lifecycle.registry import registry_for
+        from include.lifecycle.model.registry import registry_for
         from lifecycle_ops.notifier import send_alert
         from lifecycle_ops.runtime import artifact_store, use_case
 
@@ -187,7 +187,7 @@ class SMEApprovalOperator(ApprovalOperator):
     # -- response -----------------------------------------------------------------------------
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from include.lifecycle.alerts import Alert
-        from include.lifecycle.registry import registry_for
+        from include.lifecycle.model.registry import registry_for
         from lifecycle_ops.notifier import send_alert
         from lifecycle_ops.runtime import artifact_store, use_case
 
@@ -243,8 +243,8 @@ def apply_decision(context: Any, gate_task_id: str) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from include.lifecycle.alerts import Alert
-    from include.lifecycle.registry import IntegrityError, registry_for
-    from include.lifecycle.storage import ConflictError, StoreError
+    from include.lifecycle.model.registry import IntegrityError, registry_for
+    from include.lifecycle.store import ConflictError, StoreError
     from lifecycle_ops.notifier import send_alert
     from lifecycle_ops.runtime import artifact_store, use_case
 

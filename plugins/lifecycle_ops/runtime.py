@@ -31,7 +31,7 @@ def s3_client_kwargs(conn_id: str = AWS_CONN_ID) -> dict[str, Any]:
 
 def artifact_store(root: str | None = None):  # -> ArtifactStore
     """The artifact store for this deployment: ``$LIFECYCLE_ARTIFACT_ROOT`` (local dir or s3://)."""
-    from include.lifecycle.storage import default_root, open_store
+    from include.lifecycle.store import default_root, open_store
 
     root = root or default_root()
     if root.startswith("s3://"):
@@ -76,7 +76,7 @@ def run_id(context: dict[str, Any]) -> str:
 
 def source_for(uc, store):  # -> acquisition source
     """The configured batch source of a use case, with its Airflow connection."""
-    from include.lifecycle import acquisition
+    from include.lifecycle.data import acquisition
 
     src = uc.section("source")
     kind = src.get("kind", "local")

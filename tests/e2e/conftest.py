@@ -213,6 +213,6 @@ def airflow(platform) -> AirflowClient:
 
 @pytest.fixture(scope="session")
 def store(platform):
-    from include.lifecycle.storage import open_store
+    from include.lifecycle.store import open_store
 
     return open_store(platform.extra_env["LIFECYCLE_ARTIFACT_ROOT"])

@@ -23,7 +23,7 @@ DAYS = [HISTORY_DAY, "2026-01-01", "2026-01-02"]
 def _registry(store):
     """The registry the platform writes to (its name comes from the use case; the e2e YAML only changes values)."""
     from include.lifecycle.config import load_use_case
-    from include.lifecycle.registry import registry_for
+    from include.lifecycle.model.registry import registry_for
 
     return registry_for(store, load_use_case(USE_CASE))
 

@@ -34,7 +34,7 @@ def _load(airflow, day: str) -> None:
 
 def _decisions(store):
     from include.lifecycle.config import load_use_case
-    from include.lifecycle.retraining import decision_history
+    from include.lifecycle.watch.retraining import decision_history
 
     return decision_history(store, load_use_case(USE_CASE))
 
@@ -47,7 +47,7 @@ def _runs_summary(airflow) -> str:
 @pytest.fixture(scope="module")
 def champion(airflow, store):
     from include.lifecycle.config import load_use_case
-    from include.lifecycle.registry import registry_for
+    from include.lifecycle.model.registry import registry_for
 
     registry = registry_for(store, load_use_case(USE_CASE))
     version = registry.alias_version("champion")

@@ -233,8 +233,8 @@ def test_every_artifact_is_in_the_bucket_and_none_on_local_disk(scenario):
 
 def test_registry_on_s3_is_consistent(scenario):
     from include.lifecycle.config import load_use_case
-    from include.lifecycle.registry import registry_for
-    from include.lifecycle.storage import S3Store
+    from include.lifecycle.model.registry import registry_for
+    from include.lifecycle.store import S3Store
 
     plat = scenario["platform"]
     store = S3Store(plat.artifact_root, endpoint_url=scenario["moto"].endpoint, region_name="us-east-1",

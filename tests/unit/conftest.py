@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from include.lifecycle.config import PROJECT_ROOT, UseCase, load_use_case
-from include.lifecycle.storage import ArtifactStore, LocalStore, S3Store
+from include.lifecycle.store import ArtifactStore, LocalStore, S3Store
 
 START = date(2026, 1, 1)
 
@@ -84,8 +84,8 @@ def sample(churn_csv: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def split(sample: pd.DataFrame, small_uc: UseCase) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cleaned train / holdout frames with a 0/1 target, split the way assemble() splits."""
-    from include.lifecycle.features import clean
-    from include.lifecycle.training import holdout_mask, target_vector
+    from include.lifecycle.model.features import clean
+    from include.lifecycle.model.training import holdout_mask, target_vector
 
     frame = clean(sample, small_uc)
     frame[small_uc.target] = target_vector(frame, small_uc)
@@ -96,7 +96,7 @@ def split(sample: pd.DataFrame, small_uc: UseCase) -> tuple[pd.DataFrame, pd.Dat
 @pytest.fixture(scope="session")
 def fitted(split: tuple[pd.DataFrame, pd.DataFrame], small_uc: UseCase) -> dict[str, Any]:
     """Both small candidates trained once per session: name -> (pipeline, record)."""
-    from include.lifecycle.training import candidate_grid, train_candidate
+    from include.lifecycle.model.training import candidate_grid, train_candidate
 
     train, _ = split
     return {spec["name"]: train_candidate(train, small_uc, spec) for spec in candidate_grid(small_uc)}
@@ -105,7 +105,7 @@ def fitted(split: tuple[pd.DataFrame, pd.DataFrame], small_uc: UseCase) -> dict[
 @pytest.fixture(scope="session")
 def evals(split: tuple[pd.DataFrame, pd.DataFrame], small_uc: UseCase, fitted: dict[str, Any]) -> dict[str, Any]:
     """Holdout evaluation of both small candidates, computed once: name -> evaluate() output."""
-    from include.lifecycle.evaluation import evaluate
+    from include.lifecycle.model.evaluation import evaluate
 
     _, holdout = split
     return {name: evaluate(model, holdout, small_uc) for name, (model, _) in fitted.items()}
@@ -114,7 +114,7 @@ def evals(split: tuple[pd.DataFrame, pd.DataFrame], small_uc: UseCase, fitted: d
 def write_lake(store: ArtifactStore, uc: UseCase, frame: pd.DataFrame, days: int, label_delay: int = 3,
                start: date = START) -> dict[str, Any]:
     """Features partitions for ``days`` days and label partitions delivered ``label_delay`` days later."""
-    from include.lifecycle.features import clean
+    from include.lifecycle.model.features import clean
 
     assignment = np.random.default_rng(0).integers(0, days, len(frame))
     for d in range(days):

@@ -7,9 +7,10 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from include.lifecycle import steps
-from include.lifecycle.features import clean, features_key
-from include.lifecycle.registry import registry_for
+from include.lifecycle import layout, steps
+from include.lifecycle.layout import features_key
+from include.lifecycle.model.features import clean
+from include.lifecycle.model.registry import registry_for
 
 
 def train_and_register(store, uc, rows: pd.DataFrame, run_id: str = "run-1", start: date = date(2026, 1, 1),
@@ -25,7 +26,7 @@ def train_and_register(store, uc, rows: pd.DataFrame, run_id: str = "run-1", sta
     name = uc.raw["candidates"][0]["name"]
     best = steps.step_select_best(store, uc, run_id, [steps.step_train_candidate(store, uc, run_id, name)])
     steps.step_evaluate(store, uc, run_id, best)
-    base = steps.run_prefix(uc, run_id)
+    base = layout.run_prefix(uc, run_id)
     return registry_for(store, uc).register(
         store.read_bytes(best["model_key"]), evaluation=store.read_json(f"{base}/evaluation/candidate.json"),
         comparison=store.read_json(f"{base}/evaluation/comparison.json"), qa={"passed": True, "checks": {}},

@@ -20,9 +20,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from include.lifecycle import acquisition, replay
+from include.lifecycle import layout
 from include.lifecycle.config import ConfigError, load_use_case
-from include.lifecycle.storage import LocalStore
+from include.lifecycle.data import acquisition, replay, sources
+from include.lifecycle.store import LocalStore
 
 MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 
@@ -44,7 +45,7 @@ def day(uc: Any, k: int) -> date:
 def test_acquire_local_copies_the_bytes_untouched_and_overwrites_on_rerun(churn, store):
     d = day(churn, 0)
     info = replay.publish(store, churn, d)
-    source = acquisition.LocalLandingSource(store)
+    source = sources.LocalLandingSource(store)
     got = acquisition.acquire(store, churn, d, source)
     assert got["key"] == "incoming/churn/date=2026-01-01/batch.csv"
     assert store.read_bytes(got["key"]) == store.read_bytes(info["batch_key"])
@@ -55,15 +56,15 @@ def test_acquire_local_copies_the_bytes_untouched_and_overwrites_on_rerun(churn,
 
 
 def test_missing_batch_names_use_case_date_and_location(churn, store):
-    with pytest.raises(acquisition.BatchMissingError) as err:
-        acquisition.acquire(store, churn, "2026-01-04", acquisition.LocalLandingSource(store))
+    with pytest.raises(sources.BatchMissingError) as err:
+        acquisition.acquire(store, churn, "2026-01-04", sources.LocalLandingSource(store))
     message = str(err.value)
     assert "'churn'" in message and "2026-01-04" in message and "landing/churn/batches/2026-01-04.csv" in message
     assert not store.exists("incoming/churn/date=2026-01-04/batch.csv")
 
 
 def test_ingest_labels_writes_validated_labels_and_nothing_on_days_without(churn, store):
-    source = acquisition.LocalLandingSource(store)
+    source = sources.LocalLandingSource(store)
     history = replay.publish(store, churn, day(churn, -1))
     got = acquisition.ingest_labels(store, churn, day(churn, -1), source)
     assert got["rows"] == history["labels"] and got["quarantined"] == 0
@@ -83,8 +84,8 @@ def test_bad_label_rows_are_quarantined_with_reasons(churn, store):
         "customer_id,churn\nC00001,Yes\nC00002,No\nC00003,Maybe\n,Yes\nC00005,No\nC00005,Yes\nC00007,\n"
         "C00008,No,extra\n"
     )
-    store.write_bytes(replay.labels_key(churn, d), text.encode())
-    got = acquisition.ingest_labels(store, churn, d, acquisition.LocalLandingSource(store))
+    store.write_bytes(layout.landing_labels_key(churn, d), text.encode())
+    got = acquisition.ingest_labels(store, churn, d, sources.LocalLandingSource(store))
     assert (got["received"], got["rows"], got["quarantined"]) == (8, 2, 6)
     assert got["received"] == got["rows"] + got["quarantined"]
     joined = " | ".join(got["reasons"])
@@ -95,8 +96,8 @@ def test_bad_label_rows_are_quarantined_with_reasons(churn, store):
     assert len(rows) == 6 and rows["_reasons"].str.len().gt(0).all()
     assert "'Maybe' not in" in rows.loc[rows["customer_id"] == "C00003", "_reasons"].iloc[0]
     # the source fixes its file: the rerun replaces both outputs
-    store.write_bytes(replay.labels_key(churn, d), b"customer_id,churn\nC00001,Yes\n")
-    fixed = acquisition.ingest_labels(store, churn, d, acquisition.LocalLandingSource(store))
+    store.write_bytes(layout.landing_labels_key(churn, d), b"customer_id,churn\nC00001,Yes\n")
+    fixed = acquisition.ingest_labels(store, churn, d, sources.LocalLandingSource(store))
     assert fixed["rows"] == 1 and fixed["quarantined"] == 0
     assert store.list("quarantine/churn/labels/date=2026-01-10/") == []
 
@@ -158,33 +159,33 @@ def test_acquire_from_s3_over_http(churn, store, s3_client):
     body = store.read_bytes(info["batch_key"])
     s3_client.put_object(Bucket="source-system", Key="feeds/churn/batches/2026-01-02.csv", Body=body)
     s3_client.put_object(Bucket="source-system", Key="feeds/churn/labels/2026-01-02.csv", Body=b"customer_id,churn\n")
-    source = acquisition.S3Source(s3_client, "source-system", "feeds/churn")
+    source = sources.S3Source(s3_client, "source-system", "feeds/churn")
     got = acquisition.acquire(store, churn, d, source)
     assert store.read_bytes(got["key"]) == body
     assert got["source"] == "s3://source-system/feeds/churn/batches/2026-01-02.csv"
     assert source.fetch_labels(churn, d) == b"customer_id,churn\n"
-    with pytest.raises(acquisition.BatchMissingError, match=r"s3://source-system/feeds/churn/batches/2026-01-03\.csv"):
+    with pytest.raises(sources.BatchMissingError, match=r"s3://source-system/feeds/churn/batches/2026-01-03\.csv"):
         acquisition.acquire(store, churn, day(churn, 2), source)
     assert source.fetch_labels(churn, day(churn, 2)) is None
 
 
 def test_source_from_config_picks_the_kind(churn, store, s3_client):
-    assert isinstance(acquisition.source_from_config(store, churn), acquisition.LocalLandingSource)
+    assert isinstance(sources.source_from_config(store, churn), sources.LocalLandingSource)
     raw = copy.deepcopy(churn.raw)
     raw["source"].update(kind="s3", bucket="b")
     as_s3 = dataclasses.replace(churn, raw=raw)
-    src = acquisition.source_from_config(store, as_s3, s3_client=s3_client)
+    src = sources.source_from_config(store, as_s3, s3_client=s3_client)
     assert src.describe(churn, day(churn, 0)) == "s3://b/landing/churn/batches/2026-01-01.csv"
     with pytest.raises(ConfigError, match="S3 client"):
-        acquisition.source_from_config(store, as_s3)
+        sources.source_from_config(store, as_s3)
     raw["source"]["kind"] = "ftp"
     with pytest.raises(ConfigError, match="local, s3 or sql"):
-        acquisition.source_from_config(store, dataclasses.replace(churn, raw=raw))
+        sources.source_from_config(store, dataclasses.replace(churn, raw=raw))
 
 
 # -- SQL: sqlite3 --------------------------------------------------------------------------------------
 def test_acquire_from_sql_renders_rows_to_csv_that_validates(churn, store, tmp_path):
-    from include.lifecycle.validation import validate_batch
+    from include.lifecycle.data.validation import validate_batch
 
     db = tmp_path / "source.db"
     published = {}
@@ -198,7 +199,7 @@ def test_acquire_from_sql_renders_rows_to_csv_that_validates(churn, store, tmp_p
             )
         labels = pd.DataFrame({"customer_id": ["C00001"], "churn": ["Yes"], "batch_date": ["2026-01-02"]})
         labels.to_sql("churn_batches_labels", conn, index=False)
-    source = acquisition.SqlSource(lambda: sqlite3.connect(db), "churn_batches")
+    source = sources.SqlSource(lambda: sqlite3.connect(db), "churn_batches")
     got = acquisition.acquire(store, churn, day(churn, 1), source)
     header = store.read_bytes(got["key"]).split(b"\n", 1)[0].decode()
     assert header.split(",") == [churn.id_column, *churn.feature_columns]  # batch_date dropped
@@ -207,7 +208,7 @@ def test_acquire_from_sql_renders_rows_to_csv_that_validates(churn, store, tmp_p
     accepted = store.read_frame(result["accepted_key"])
     pd.testing.assert_frame_equal(accepted, published[1], check_dtype=False)  # same values as the replay
     assert source.fetch_labels(churn, day(churn, 1)) == b"customer_id,churn\nC00001,Yes\n"
-    with pytest.raises(acquisition.BatchMissingError, match="sql table churn_batches where batch_date = '2026-01-05'"):
+    with pytest.raises(sources.BatchMissingError, match="sql table churn_batches where batch_date = '2026-01-05'"):
         acquisition.acquire(store, churn, day(churn, 4), source)
     with pytest.raises(ConfigError, match="identifier"):
-        acquisition.SqlSource(lambda: sqlite3.connect(db), "feed; DROP TABLE feed")
+        sources.SqlSource(lambda: sqlite3.connect(db), "feed; DROP TABLE feed")

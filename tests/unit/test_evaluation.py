@@ -7,14 +7,14 @@ import copy
 import numpy as np
 import pytest
 
-from include.lifecycle.evaluation import (
+from include.lifecycle.model.evaluation import (
     THRESHOLD_GRID,
     compare,
     costs,
     expected_cost,
     predict_positive,
 )
-from include.lifecycle.training import target_vector
+from include.lifecycle.model.training import target_vector
 
 
 def test_evaluate_reports_consistent_metrics(evals, split, small_uc, fitted) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.lifecycle.features import (
+from include.lifecycle.model.features import (
     FeatureError,
     build_features_partition,
     build_preprocessor,

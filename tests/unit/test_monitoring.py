@@ -17,20 +17,19 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from include.lifecycle import steps
-from include.lifecycle.features import clean, features_key
-from include.lifecycle.monitoring import (
+from include.lifecycle import layout
+from include.lifecycle.data.replay import apply_drift
+from include.lifecycle.layout import features_key, monitoring_report_key, monitoring_result_key
+from include.lifecycle.model.features import clean
+from include.lifecycle.model.registry import registry_for
+from include.lifecycle.serve.scoring import score_partition
+from include.lifecycle.store import LocalStore
+from include.lifecycle.watch.monitoring import (
     MonitoringError,
     monitor,
     read_timeseries,
-    reference_frame,
-    report_key,
-    result_key,
 )
-from include.lifecycle.registry import registry_for
-from include.lifecycle.replay import apply_drift
-from include.lifecycle.scoring import score_partition
-from include.lifecycle.storage import LocalStore
+from include.lifecycle.watch.reference import reference_frame
 from tests.unit.registered import train_and_register
 
 DAY = date(2026, 1, 20)
@@ -86,7 +85,7 @@ def test_reference_is_the_versions_training_rows_and_refuses_tampering(store, uc
     assert len(ref) == lineage["train_rows"] and {"score", "churn", "customer_id"} <= set(ref.columns)
     assert ref["score"].between(0, 1).all() and set(ref["churn"]) == {0, 1}
     # Without the training run folder, the same rows are rebuilt from the partitions the manifest lists.
-    train_key = f"{steps.run_prefix(uc, 'run-1')}/train.parquet"
+    train_key = f"{layout.run_prefix(uc, 'run-1')}/train.parquet"
     original = store.read_bytes(train_key)
     store.delete(train_key)
     rebuilt = reference_frame(store, uc, 1, with_scores=False)
@@ -125,11 +124,11 @@ def test_drift_scenario_is_detected_and_reported(store, uc, fresh) -> None:
     assert out["drift_share"] == pytest.approx(len(out["drifted_columns"]) / 19)
     assert out["dataset_drift"] is True and "dataset_drift" in out["breaches"]
     assert out["prediction_drift"] >= 0.1 and "prediction_drift" in out["breaches"]
-    page = store.local_path(report_key(uc, DAY)).read_text(encoding="utf-8")
+    page = store.local_path(monitoring_report_key(uc, DAY)).read_text(encoding="utf-8")
     assert "Drift is detected for 21.053% of columns (4 out of 19)" in page  # Evidently's own verdict
     summary = page[: page.find("</div>")]
     assert "Score distribution moved" in summary and "monthly_charges" in summary
-    assert store.read_json(result_key(uc, DAY))["breaches"] == out["breaches"]
+    assert store.read_json(monitoring_result_key(uc, DAY))["breaches"] == out["breaches"]
     row = read_timeseries(store, uc).iloc[0]
     assert bool(row["breach_prediction_drift"]) and row["prediction_drift"] == pytest.approx(out["prediction_drift"],
                                                                                              abs=1e-6)
@@ -165,7 +164,7 @@ def test_performance_counts_matured_labels_only_and_timeseries_is_idempotent(sto
     series = read_timeseries(store, uc)
     assert series["date"].tolist() == [str(DAY), str(DAY + timedelta(days=1))]
     assert series["labelled_rows"].tolist() == [300, 600]
-    assert json.loads(store.read_text(result_key(uc, DAY)))["labelled_rows"] == 300
+    assert json.loads(store.read_text(monitoring_result_key(uc, DAY)))["labelled_rows"] == 300
 
 
 def test_nothing_scored_is_a_clear_error(store, uc) -> None:

@@ -15,8 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from include.lifecycle.evaluation import compare
-from include.lifecycle.packaging import (
+from include.lifecycle.model.evaluation import compare
+from include.lifecycle.model.packaging import (
     UntrustedTypeError,
     dumps_model,
     is_allowed_type,

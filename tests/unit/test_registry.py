@@ -14,9 +14,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from include.lifecycle.config import PROJECT_ROOT
-from include.lifecycle.packaging import dumps_model
-from include.lifecycle.registry import IntegrityError, ModelRegistry, RegistryError, main
-from include.lifecycle.storage import ArtifactStore, ConflictError
+from include.lifecycle.model.packaging import dumps_model
+from include.lifecycle.model.registry import IntegrityError, ModelRegistry, RegistryError, main
+from include.lifecycle.store import ArtifactStore, ConflictError
 
 
 def _evidence(blessed: bool = True) -> dict:
@@ -222,7 +222,7 @@ def test_cli_answers_champion_at_and_prints_the_ledger(store, capsys) -> None:
     before_all = (history[0][0] - timedelta(days=1)).strftime("%Y-%m-%dT%H:%MZ")
     main(["champion-at", "--model", "churn", "--at", before_all, "--root", root])
     assert json.loads(capsys.readouterr().out)["champion_version"] is None
-    out = subprocess.run([sys.executable, "-m", "include.lifecycle.registry", "ledger", "--model", "churn",
+    out = subprocess.run([sys.executable, "-m", "include.lifecycle.model.registry", "ledger", "--model", "churn",
                           "--root", root], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, check=True)
     events = [e["event"] for e in json.loads(out.stdout)]
     assert events == ["registered"] * 3 + ["promoted"] * 3 + ["rolled_back"]

@@ -11,9 +11,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from include.lifecycle import replay
+from include.lifecycle import layout
 from include.lifecycle.config import load_use_case
-from include.lifecycle.storage import LocalStore
+from include.lifecycle.data import replay
+from include.lifecycle.store import LocalStore
 
 
 def uc_with(uc: Any, **sections: dict[str, Any]) -> Any:
@@ -136,9 +137,9 @@ def test_publish_overwrites_and_is_idempotent(churn, store):
     assert store.read_bytes(first["batch_key"]) == original
     # a day outside the window removes a stale batch file instead of leaving it for acquisition
     outside = day(churn, -5)
-    store.write_bytes(replay.batch_key(churn, outside), b"stale")
+    store.write_bytes(layout.landing_batch_key(churn, outside), b"stale")
     assert replay.publish(store, churn, outside)["batch_key"] is None
-    assert not store.exists(replay.batch_key(churn, outside))
+    assert not store.exists(layout.landing_batch_key(churn, outside))
 
 
 def test_checksum_mismatch_is_a_clear_error(churn):

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from include.lifecycle.registry import parse_time, registry_for
-from include.lifecycle.retraining import decide_retrain, decision_history, last_training_at
-from include.lifecycle.storage import LocalStore
+from include.lifecycle.model.registry import parse_time, registry_for
+from include.lifecycle.store import LocalStore
+from include.lifecycle.watch.retraining import decide_retrain, decision_history, last_training_at
 from tests.unit.registered import train_and_register
 
 AS_OF = date(2026, 1, 2)

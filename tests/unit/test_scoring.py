@@ -15,18 +15,18 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from include.lifecycle.features import clean, features_key
-from include.lifecycle.packaging import dumps_model
-from include.lifecycle.registry import IntegrityError, registry_for
-from include.lifecycle.scoring import (
+from include.lifecycle.layout import features_key, predictions_key
+from include.lifecycle.model.features import clean
+from include.lifecycle.model.packaging import dumps_model
+from include.lifecycle.model.registry import IntegrityError, registry_for
+from include.lifecycle.serve.scoring import (
     NoChampionError,
     ScoringError,
-    predictions_key,
     resolve_champion,
     score_frame_chunks,
     score_partition,
 )
-from include.lifecycle.storage import LocalStore
+from include.lifecycle.store import LocalStore
 from tests.unit.registered import train_and_register
 
 DAY = date(2026, 1, 20)

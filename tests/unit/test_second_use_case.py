@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from include.lifecycle import acquisition, features, replay, steps, validation
+from include.lifecycle import steps
 from include.lifecycle.config import load_use_case
-from include.lifecycle.registry import registry_for
-from include.lifecycle.storage import open_store
+from include.lifecycle.data import acquisition, replay, sources, validation
+from include.lifecycle.model import features
+from include.lifecycle.model.registry import registry_for
+from include.lifecycle.store import open_store
 
 
 @pytest.mark.parametrize("name", ["credit"])
@@ -19,7 +21,7 @@ def test_a_new_use_case_is_a_yaml_and_a_data_file(tmp_path, name):
     assert not set(uc.feature_columns) & set(churn.feature_columns)
 
     store = open_store(str(tmp_path / "store"))
-    source = acquisition.LocalLandingSource(store)
+    source = sources.LocalLandingSource(store)
     days = replay.replay_dates(uc)[:2]  # the labelled history and the first daily batch
     received = accepted = 0
     for day in days:

@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from include.lifecycle.storage import ConflictError, StoreError, open_store, partition_dates
+from include.lifecycle.layout import partition_dates
+from include.lifecycle.store import ConflictError, StoreError, open_store
 
 
 @pytest.fixture
@@ -72,5 +73,5 @@ def test_partition_dates(store):
     for day in ("2026-01-03", "2026-01-01"):
         store.write_text(f"predictions/churn/date={day}/predictions.parquet", "x")
     store.write_text("predictions/churn/date=2026-01-02/other.txt", "x")
-    assert partition_dates(store, "predictions/churn/") == ["2026-01-01", "2026-01-02", "2026-01-03"]
-    assert partition_dates(store, "predictions/churn/", "predictions.parquet") == ["2026-01-01", "2026-01-03"]
+    assert partition_dates(store, "predictions", "churn") == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    assert partition_dates(store, "predictions", "churn", "predictions.parquet") == ["2026-01-01", "2026-01-03"]

@@ -10,12 +10,10 @@ import pandas as pd
 import pytest
 
 from include.lifecycle.config import ConfigError
-from include.lifecycle.features import clean
-from include.lifecycle.packaging import dumps_model, loads_model
-from include.lifecycle.registry import registry_for
-from include.lifecycle.steps import run_training_lifecycle
-from include.lifecycle.storage import LocalStore
-from include.lifecycle.training import (
+from include.lifecycle.model.features import clean
+from include.lifecycle.model.packaging import dumps_model, loads_model
+from include.lifecycle.model.registry import registry_for
+from include.lifecycle.model.training import (
     NotEnoughDataError,
     assemble,
     candidate_grid,
@@ -23,6 +21,8 @@ from include.lifecycle.training import (
     make_estimator,
     train_candidate,
 )
+from include.lifecycle.steps import run_training_lifecycle
+from include.lifecycle.store import LocalStore
 
 START = date(2026, 1, 1)  # the first day make_lake writes
 

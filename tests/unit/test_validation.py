@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from include.lifecycle import acquisition, replay, validation
+from include.lifecycle import layout
 from include.lifecycle.config import load_use_case
-from include.lifecycle.storage import LocalStore, sha256_bytes
+from include.lifecycle.data import acquisition, csvparse, replay, sources, suite, validation
+from include.lifecycle.store import LocalStore, sha256_bytes
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DAY = "2026-01-15"
@@ -41,7 +42,7 @@ def uc_with(uc: Any, **sections: dict[str, Any]) -> Any:
 
 
 def run(store: LocalStore, uc: Any, data: bytes, day: str = DAY, **kwargs: Any) -> dict[str, Any]:
-    store.write_bytes(acquisition.incoming_key(uc, day), data)
+    store.write_bytes(layout.incoming_batch_key(uc, day), data)
     return validation.validate_batch(store, uc, day, **kwargs)
 
 
@@ -53,12 +54,12 @@ def partition(kind: str, uc: Any, day: str = DAY) -> str:
 @pytest.mark.parametrize("name", ["churn", "credit"])
 def test_stored_suite_equals_the_generated_one(ucs, name):
     uc = ucs[name]
-    path = validation.suite_path(uc)
+    path = suite.suite_path(uc)
     assert path is not None and path.name == f"{name}.json"
     stored = json.loads(path.read_text(encoding="utf-8"))
-    assert stored == validation.suite_from_config(uc), (
+    assert stored == suite.suite_from_config(uc), (
         f"{path} is out of sync with include/config/{name}.yaml: "
-        "run `python -m include.lifecycle.validation --write-suites` (do not hand-edit the suite)"
+        "run `python -m include.lifecycle.data.validation --write-suites` (do not hand-edit the suite)"
     )
     checks = {(e["meta"]["check"], e["kwargs"].get("column")) for e in stored["expectations"]}
     assert ("schema", None) in checks and ("row_count", None) in checks and ("unique_id", uc.id_column) in checks
@@ -67,12 +68,12 @@ def test_stored_suite_equals_the_generated_one(ucs, name):
 
 
 def test_a_hand_edited_suite_is_used_but_flagged(ucs, tmp_path):
-    edited = validation.suite_from_config(ucs["churn"])
+    edited = suite.suite_from_config(ucs["churn"])
     edited["expectations"][1]["kwargs"]["min_value"] = 5
     path = tmp_path / "churn.json"
     path.write_text(json.dumps(edited))
-    suite, info = validation.load_suite(uc_with(ucs["churn"], validation={"suite": str(path)}))
-    assert suite == edited and info["in_sync_with_config"] is False
+    loaded, info = suite.load_suite(uc_with(ucs["churn"], validation={"suite": str(path)}))
+    assert loaded == edited and info["in_sync_with_config"] is False
 
 
 # -- malformed files: one per defect ----------------------------------------------------------------------
@@ -157,7 +158,7 @@ def test_clean_replay_batch_passes_fully_and_is_typed(ucs, store):
     uc = ucs["churn"]
     d = replay.start_date(uc) + timedelta(days=4)
     info = replay.publish(store, uc, d)
-    acquisition.acquire(store, uc, d, acquisition.LocalLandingSource(store))
+    acquisition.acquire(store, uc, d, sources.LocalLandingSource(store))
     result = validation.validate_batch(store, uc, d)
     assert result["status"] == "accepted" and result["reasons"] == []
     assert result["received"] == result["accepted"] == info["rows"] and result["quarantined"] == 0
@@ -174,7 +175,7 @@ def test_credit_batch_with_real_missing_values_validates(ucs, store):
     uc = ucs["credit"]
     d = replay.start_date(uc) + timedelta(days=2)
     replay.publish(store, uc, d)
-    acquisition.acquire(store, uc, d, acquisition.LocalLandingSource(store))
+    acquisition.acquire(store, uc, d, sources.LocalLandingSource(store))
     result = validation.validate_batch(store, uc, d)
     assert result["status"] == "accepted" and result["quarantined"] == 0
     accepted = store.read_frame(result["accepted_key"])
@@ -215,15 +216,15 @@ def test_rerun_overwrites_the_partition(ucs, store):
 
 
 def test_missing_incoming_batch_is_a_clear_error(ucs, store):
-    with pytest.raises(acquisition.BatchMissingError, match=r"'churn', 2026-02-01: no incoming batch"):
+    with pytest.raises(sources.BatchMissingError, match=r"'churn', 2026-02-01: no incoming batch"):
         validation.validate_batch(store, ucs["churn"], date(2026, 2, 1))
 
 
 def test_parser_never_raises_a_bare_error_on_garbage():
     for data in (b"\x00\x01\x02", b"\x1f\x8b\x08garbage", b'a,b\n1,"unterminated\n', b"   \n\n"):
-        with pytest.raises(validation.CsvUnreadableError) as err:
-            validation.parse_csv_bytes(data)
+        with pytest.raises(csvparse.CsvUnreadableError) as err:
+            csvparse.parse_csv_bytes(data)
         assert err.value.reason.startswith(("unreadable", "empty file"))
-    parsed = validation.parse_csv_bytes(b"a,b\n1,2\n\n3,4\n")
+    parsed = csvparse.parse_csv_bytes(b"a,b\n1,2\n\n3,4\n")
     assert parsed.received == 2 and parsed.lines == [2, 4]  # blank lines are not records
     assert parsed.frame.to_dict("list") == {"a": ["1", "3"], "b": ["2", "4"]}

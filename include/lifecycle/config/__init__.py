@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 CONFIG_DIR = PROJECT_ROOT / "include" / "config"
 
 
@@ -74,6 +74,10 @@ class UseCase:
     @property
     def slices(self) -> list[str]:
         return list(self.raw.get("slices", []))
+
+    @property
+    def source(self) -> dict[str, Any]:
+        return self.section("source")
 
     def section(self, key: str) -> dict[str, Any]:
         value = self.raw.get(key) or {}

@@ -23,7 +23,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from include.lifecycle.storage import ArtifactStore, ConflictError, StoreError, json_bytes, open_store, sha256_bytes
+from include.lifecycle import layout
+from include.lifecycle.store import (
+    ArtifactStore,
+    ConflictError,
+    StoreError,
+    json_bytes,
+    open_store,
+    retry_on_conflict,
+    sha256_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +66,11 @@ class ModelRegistry:
             raise RegistryError(f"model name {name!r} is not key-safe")
         self.store = store
         self.name = name
-        self.prefix = f"models/{name}"
+        self.prefix = layout.registry_prefix(name)
 
     # -- versions ---------------------------------------------------------------------------
     def _manifest_key(self, version: int) -> str:
-        return f"{self.prefix}/versions/{int(version)}/manifest.json"
+        return layout.manifest_key(self.name, version)
 
     def versions(self) -> list[int]:
         found = []
@@ -122,7 +131,7 @@ class ModelRegistry:
         version = (self.latest_version() or 0) + 1
         for _attempt in range(max_attempts):
             upload = uuid.uuid4().hex[:12]
-            base = f"{self.prefix}/versions/{version}/{upload}"
+            base = layout.upload_prefix(self.name, version, upload)
             artifacts = {}
             for fname, data in files.items():
                 self.store.write_bytes(f"{base}/{fname}", data)
@@ -205,7 +214,7 @@ class ModelRegistry:
         data = self.store.read_bytes(manifest["artifacts"]["model.skops"]["key"])
         if sha256_bytes(data) != manifest["model_sha256"]:
             raise IntegrityError(f"model {self.name!r} v{version}: model.skops sha256 differs from the manifest")
-        from include.lifecycle.packaging import loads_model, runtime_requirements
+        from include.lifecycle.model.packaging import loads_model, runtime_requirements
 
         wanted = (manifest.get("runtime_requirements") or {}).get("packages", {})
         have = runtime_requirements()["packages"]
@@ -234,7 +243,7 @@ class ModelRegistry:
     def _alias_key(self, alias: str) -> str:
         if not _ALIAS_RE.match(alias):
             raise RegistryError(f"alias {alias!r} is not a valid name")
-        return f"{self.prefix}/aliases/{alias}.json"
+        return layout.alias_key(self.name, alias)
 
     def get_alias(self, alias: str) -> dict[str, Any] | None:
         key = self._alias_key(alias)
@@ -277,18 +286,20 @@ class ModelRegistry:
         """Add one ledger entry as a new object; existing entries are never rewritten."""
         if not _EVENT_RE.match(event):
             raise RegistryError(f"ledger event {event!r} is not a valid name")
-        for _attempt in range(20):
+
+        def attempt() -> dict[str, Any]:
             seq = self._last_seq() + 1
             entry_id = uuid.uuid4().hex
             entry = {"model": self.name, "seq": seq, "id": entry_id, "event": event,
                      "version": None if version is None else int(version), "actor": actor, "at": utc_now(),
                      "comment": comment, "hashes": hashes or {}, "details": details or {}}
-            try:
-                self.store.create(f"{self.prefix}/ledger/{seq:08d}-{entry_id}.json", json_bytes(entry))
-            except ConflictError:
-                continue
+            self.store.create(layout.ledger_entry_key(self.name, seq, entry_id), json_bytes(entry))
             return entry
-        raise RegistryError(f"model {self.name!r}: could not append to the ledger")
+
+        try:
+            return retry_on_conflict(attempt, what=f"the ledger of {self.name!r}")
+        except ConflictError as exc:
+            raise RegistryError(f"model {self.name!r}: could not append to the ledger ({exc})") from exc
 
     def _ledger_keys(self) -> list[str]:
         return [k for k in self.store.list(f"{self.prefix}/ledger/") if k.endswith(".json")]
@@ -354,7 +365,7 @@ def registry_for(store: ArtifactStore, uc: Any) -> ModelRegistry:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m include.lifecycle.registry",
+    parser = argparse.ArgumentParser(prog="python -m include.lifecycle.model.registry",
                                      description="Read the model registry: champion at a time, the ledger.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("champion-at", "which version was champion at a time"),

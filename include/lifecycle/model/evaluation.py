@@ -25,7 +25,7 @@ from sklearn.metrics import (
 )
 
 from include.lifecycle.config import UseCase
-from include.lifecycle.training import limited_threads, target_vector
+from include.lifecycle.model.training import limited_threads, target_vector
 
 # Metrics where smaller is better; everything else is higher-is-better unless the config says otherwise.
 LOWER_IS_BETTER = {"log_loss", "brier", "expected_cost_per_customer"}

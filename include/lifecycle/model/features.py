@@ -22,7 +22,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from include.lifecycle.config import UseCase
-from include.lifecycle.storage import ArtifactStore, sha256_bytes
+from include.lifecycle.layout import accepted_key, day_str, features_key, features_source_key, partition_root
+from include.lifecycle.store import ArtifactStore, sha256_bytes
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,6 @@ _FALSE = {"0", "0.0", "false", "no", "n", "f"}
 
 class FeatureError(ValueError):
     """A partition cannot be cleaned without silently losing or inventing data."""
-
-
-def day_str(day: date | str) -> str:
-    """Partition dates are ``YYYY-MM-DD`` strings in keys, whatever the caller passes."""
-    return day.isoformat() if isinstance(day, date) else date.fromisoformat(str(day)[:10]).isoformat()
 
 
 def _numeric(series: pd.Series, col: str) -> pd.Series:
@@ -131,17 +127,6 @@ def build_preprocessor(uc: UseCase) -> ColumnTransformer:
     return ColumnTransformer(transformers, remainder="drop")
 
 
-def features_key(uc: UseCase, day: date | str) -> str:
-    return f"features/{uc.name}/date={day_str(day)}/features.parquet"
-
-
-def raw_key(uc: UseCase, day: date | str) -> str:
-    return f"raw/{uc.name}/date={day_str(day)}/accepted.parquet"
-
-
-def source_marker_key(uc: UseCase, day: date | str) -> str:
-    return f"features/{uc.name}/date={day_str(day)}/source.json"
-
 
 def build_features_partition(store: ArtifactStore, uc: UseCase, day: date | str) -> dict[str, Any]:
     """Clean one accepted raw partition into its features partition (overwrite: reruns are idempotent).
@@ -150,14 +135,14 @@ def build_features_partition(store: ArtifactStore, uc: UseCase, day: date | str)
     :func:`stale_partitions` can tell which partitions need (re)building without trusting that every
     upstream event was delivered.
     """
-    raw_bytes = store.read_bytes(raw_key(uc, day))
+    raw_bytes = store.read_bytes(accepted_key(uc, day))
     frame = pd.read_parquet(io.BytesIO(raw_bytes))
     cleaned = clean(frame, uc)
     # The target never travels with features: labels arrive later through their own partitions.
     cleaned = cleaned.drop(columns=[uc.target], errors="ignore")
     key = features_key(uc, day)
     digest = store.write_frame(key, cleaned)
-    store.write_json(source_marker_key(uc, day), {"raw_key": raw_key(uc, day), "raw_sha256": sha256_bytes(raw_bytes),
+    store.write_json(features_source_key(uc, day), {"raw_key": accepted_key(uc, day), "raw_sha256": sha256_bytes(raw_bytes),
                                                   "features_sha256": digest, "rows": int(len(cleaned))})
     return {"date": day_str(day), "rows": int(len(cleaned)), "features_key": key, "sha256": digest}
 
@@ -165,14 +150,14 @@ def build_features_partition(store: ArtifactStore, uc: UseCase, day: date | str)
 def stale_partitions(store: ArtifactStore, uc: UseCase) -> list[str]:
     """Days whose accepted raw rows have no features built from them yet (missing or built from older rows)."""
     stale = []
-    for key in store.list(f"validation/{uc.name}/"):
+    for key in store.list(partition_root("validation", uc)):
         if not key.endswith("/result.json") or "date=" not in key:
             continue
         result = store.read_json(key)
         day = key.split("date=", 1)[1].split("/", 1)[0]
         if not result.get("accepted") or not result.get("accepted_sha256"):
             continue
-        marker = source_marker_key(uc, day)
+        marker = features_source_key(uc, day)
         built_from = store.read_json(marker).get("raw_sha256") if store.exists(marker) else None
         if built_from != result["accepted_sha256"]:
             stale.append(day)

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from include.lifecycle.config import UseCase
-from include.lifecycle.evaluation import cost_optimal_threshold, costs, predict_positive
-from include.lifecycle.storage import sha256_bytes
-from include.lifecycle.training import limited_threads, target_vector
+from include.lifecycle.model.evaluation import cost_optimal_threshold, costs, predict_positive
+from include.lifecycle.model.training import limited_threads, target_vector
+from include.lifecycle.store import sha256_bytes
 
 
 def _skops_io() -> Any:

@@ -23,15 +23,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from include.lifecycle.config import UseCase
-from include.lifecycle.registry import ModelRegistry, parse_time, registry_for
-from include.lifecycle.storage import ArtifactStore, ConflictError, json_bytes
+from include.lifecycle.layout import partition_root, retrain_decisions_prefix
+from include.lifecycle.model.registry import ModelRegistry, parse_time, registry_for
+from include.lifecycle.store import ArtifactStore, json_bytes, retry_on_conflict
 
 DEFAULT_COOLDOWN_HOURS = 24.0
 DEFAULT_MIN_NEW_LABELLED_ROWS = 300
-
-
-def decisions_prefix(uc: UseCase) -> str:
-    return f"monitoring/{uc.name}/retrain_decisions"
 
 
 def last_training_at(registry: ModelRegistry) -> datetime | None:
@@ -54,7 +51,7 @@ def _label_rows(store: ArtifactStore, key: str) -> int:
 def new_labelled_rows(store: ArtifactStore, uc: UseCase, after: date | None, until: date) -> dict[str, Any]:
     """Labels delivered strictly after ``after`` (the training cut-off) and on or before ``until``."""
     partitions = []
-    for key in store.list(f"labels/{uc.name}/"):
+    for key in store.list(partition_root("labels", uc)):
         if not key.endswith("/labels.parquet") or "/date=" not in key:
             continue
         delivered = date.fromisoformat(key.split("/date=", 1)[1][:10])
@@ -143,16 +140,16 @@ def decide_retrain(
         "run_id": run_id,
     }
     stamp = moment.strftime("%Y%m%dT%H%M%S%fZ")
-    for _attempt in range(5):
-        key = f"{decisions_prefix(uc)}/{stamp}-{uuid.uuid4().hex[:12]}.json"
-        try:
-            store.create(key, json_bytes({**record, "key": key}))
-        except ConflictError:
-            continue
-        break
+
+    def attempt() -> str:
+        key = f"{retrain_decisions_prefix(uc)}/{stamp}-{uuid.uuid4().hex[:12]}.json"
+        store.create(key, json_bytes({**record, "key": key}))
+        return key
+
+    key = retry_on_conflict(attempt, attempts=5, what=retrain_decisions_prefix(uc))
     return {**record, "decision_key": key}
 
 
 def decision_history(store: ArtifactStore, uc: UseCase) -> list[dict[str, Any]]:
     """Every recorded decision, oldest first."""
-    return [store.read_json(k) for k in store.list(decisions_prefix(uc) + "/") if k.endswith(".json")]
+    return [store.read_json(k) for k in store.list(retrain_decisions_prefix(uc) + "/") if k.endswith(".json")]

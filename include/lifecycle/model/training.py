@@ -32,8 +32,9 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from include.lifecycle.config import PROJECT_ROOT, ConfigError, UseCase
-from include.lifecycle.features import build_preprocessor, clean
-from include.lifecycle.storage import ArtifactStore, sha256_bytes
+from include.lifecycle.layout import as_date, partition_root
+from include.lifecycle.model.features import build_preprocessor, clean
+from include.lifecycle.store import ArtifactStore, sha256_bytes
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +87,6 @@ def _read(store: ArtifactStore, day: str, key: str) -> tuple[pd.DataFrame, dict[
     return frame, {"date": day, "key": key, "sha256": sha256_bytes(data), "rows": int(len(frame))}
 
 
-def _as_date(value: date | datetime | str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
 def target_vector(frame: pd.DataFrame, uc: UseCase) -> np.ndarray:
     """0/1 target whether the column holds labels ("Yes"/"No") or is already encoded."""
     series = frame[uc.target]
@@ -124,9 +117,9 @@ def _labels_frame(frame: pd.DataFrame, uc: UseCase) -> pd.DataFrame:
 
 def assemble(store: ArtifactStore, uc: UseCase, as_of: date | datetime | str) -> TrainingSet:
     """Join features and labels known on ``as_of`` and split off the id-hashed holdout."""
-    as_of_d = _as_date(as_of)
-    feature_parts = _partitions(store, f"features/{uc.name}/", "features.parquet", as_of_d)
-    label_parts = _partitions(store, f"labels/{uc.name}/", "labels.parquet", as_of_d)
+    as_of_d = as_date(as_of)
+    feature_parts = _partitions(store, partition_root("features", uc), "features.parquet", as_of_d)
+    label_parts = _partitions(store, partition_root("labels", uc), "labels.parquet", as_of_d)
     if not feature_parts or not label_parts:
         raise NotEnoughDataError(
             f"{uc.name}: {len(feature_parts)} features and {len(label_parts)} labels partitions up to {as_of_d}"

@@ -42,10 +42,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from include.lifecycle.config import UseCase
-from include.lifecycle.features import day_str, features_key
-from include.lifecycle.registry import ModelRegistry, registry_for
-from include.lifecycle.storage import ArtifactStore, StoreError
-from include.lifecycle.training import limited_threads
+from include.lifecycle.layout import day_str, features_key, predictions_key
+from include.lifecycle.model.registry import ModelRegistry, registry_for
+from include.lifecycle.model.training import limited_threads
+from include.lifecycle.store import ArtifactStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,6 @@ class ScoringError(RuntimeError):
 
 class NoChampionError(ScoringError):
     """The use case has no ``champion`` alias yet: nothing is allowed to score."""
-
-
-def predictions_key(uc: UseCase, day: date | str) -> str:
-    return f"predictions/{uc.name}/date={day_str(day)}/predictions.parquet"
 
 
 def resolve_champion(store: ArtifactStore, uc: UseCase) -> dict[str, Any]:

@@ -42,7 +42,8 @@ import numpy as np
 import pandas as pd
 
 from include.lifecycle.config import ConfigError, UseCase
-from include.lifecycle.storage import ArtifactStore
+from include.lifecycle.layout import as_date, landing_batch_key, landing_labels_key
+from include.lifecycle.store import ArtifactStore
 
 HISTORY_DAY = -1
 
@@ -63,13 +64,6 @@ def start_date(uc: UseCase) -> date:
     return date.fromisoformat(str(_replay(uc)["start_date"]))
 
 
-def as_date(day: date | str) -> date:
-    """Accept a date, a datetime or an ISO string (Airflow hands out all three)."""
-    if isinstance(day, date):
-        return date(day.year, day.month, day.day)
-    return date.fromisoformat(str(day)[:10])
-
-
 def day_index(uc: UseCase, day: date | str) -> int:
     """Replay day number of a calendar date: 0 = ``replay.start_date``, -1 = the history batch."""
     return (as_date(day) - start_date(uc)).days
@@ -80,18 +74,6 @@ def replay_dates(uc: UseCase) -> list[date]:
     first = start_date(uc)
     return [first + timedelta(days=k) for k in range(HISTORY_DAY, int(_replay(uc)["days"]))]
 
-
-def landing_prefix(uc: UseCase) -> str:
-    """Key prefix of the source system's files (``source.landing``, default ``landing/<uc>``)."""
-    return str(uc.section("source").get("landing") or f"landing/{uc.name}").strip("/")
-
-
-def batch_key(uc: UseCase, day: date | str) -> str:
-    return f"{landing_prefix(uc)}/batches/{as_date(day).isoformat()}.csv"
-
-
-def labels_key(uc: UseCase, day: date | str) -> str:
-    return f"{landing_prefix(uc)}/labels/{as_date(day).isoformat()}.csv"
 
 
 def load_snapshot(uc: UseCase) -> pd.DataFrame:
@@ -187,7 +169,7 @@ def publish(store: ArtifactStore, uc: UseCase, day: date | str, drift: bool | No
     days = int(_replay(uc)["days"])
     drifted = False
 
-    b_key: str | None = batch_key(uc, day)
+    b_key: str | None = landing_batch_key(uc, day)
     rows = 0
     if HISTORY_DAY <= k < days:
         batch = frame.loc[assignment == k, [uc.id_column, *uc.feature_columns]].reset_index(drop=True)
@@ -203,7 +185,7 @@ def publish(store: ArtifactStore, uc: UseCase, day: date | str, drift: bool | No
 
     delay = int(_replay(uc)["label_delay_days"])
     delivered = np.where(assignment == HISTORY_DAY, HISTORY_DAY, assignment + delay) == k  # label_delivery_day
-    l_key: str | None = labels_key(uc, day)
+    l_key: str | None = landing_labels_key(uc, day)
     labels = frame.loc[delivered, [uc.id_column, uc.target]]
     if len(labels):
         store.write_bytes(l_key, _frame_csv(labels))

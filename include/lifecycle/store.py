@@ -21,13 +21,14 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from include.lifecycle.config import PROJECT_ROOT
 
 DEFAULT_LOCAL_ROOT = PROJECT_ROOT / ".artifacts"
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
@@ -36,6 +37,20 @@ class StoreError(RuntimeError):
 
 class ConflictError(StoreError):
     """A conditional write lost: somebody else created or changed the key first."""
+
+
+def retry_on_conflict(attempt: Callable[[], T], *, attempts: int = 20, what: str = "a conditional write") -> T:
+    """Run a read-decide-write ``attempt`` until its conditional write (create / replace) wins.
+
+    Each try re-reads, so a lost race decides again on fresh state instead of overwriting the winner.
+    """
+    last: ConflictError | None = None
+    for _ in range(attempts):
+        try:
+            return attempt()
+        except ConflictError as exc:
+            last = exc
+    raise ConflictError(f"{what}: gave up after {attempts} concurrent updates ({last})")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -303,16 +318,6 @@ class S3Store(ArtifactStore):
             if self._error(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
                 raise ConflictError(f"{self.uri(key)} changed since it was read") from exc
             raise
-
-
-def partition_dates(store: ArtifactStore, prefix: str, filename: str | None = None) -> list[str]:
-    """The ``date=YYYY-MM-DD`` partitions under ``prefix`` (optionally only those holding ``filename``)."""
-    days = set()
-    for key in store.list(prefix):
-        if "date=" not in key or (filename and not key.endswith(f"/{filename}")):
-            continue
-        days.add(key.split("date=", 1)[1].split("/", 1)[0])
-    return sorted(days)
 
 
 def default_root() -> str:

@@ -1,0 +1,153 @@
+"""Parsing a received batch: CSV bytes (optionally gzip) to a frame of strings, then typed columns.
+
+A file that cannot become a table (empty, corrupt gzip, not UTF-8, broken quoting) raises
+:class:`CsvUnreadableError` with a reason and the best estimate of the rows in it; values that do not
+parse as their configured kind are reported per column, for the row-level decision.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from include.lifecycle.config import UseCase
+
+NA_TOKENS = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
+_TRUE = frozenset({"1", "1.0", "true", "yes", "y", "t"})
+_FALSE = frozenset({"0", "0.0", "false", "no", "n", "f"})
+
+
+class CsvUnreadableError(ValueError):
+    """Bytes that cannot become a table; ``received`` is the best estimate of the data lines in them."""
+
+    def __init__(self, reason: str, received: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.received = received
+
+
+
+@dataclass
+class ParsedCsv:
+    """A CSV read as strings: well-formed records, malformed ones, and what we learned on the way."""
+
+    header: list[str]
+    frame: pd.DataFrame  # well-formed records as strings (NaN for NA tokens), RangeIndex
+    lines: list[int]  # CSV line number of each frame row
+    malformed: list[tuple[int, list[str]]] = field(default_factory=list)  # (line, fields) of wrong width
+    truncated_line: int | None = None  # last record cut short and no final line break
+    compressed: bool = False
+
+    @property
+    def received(self) -> int:
+        return len(self.frame) + len(self.malformed)
+
+
+def _data_lines(raw: bytes) -> int:
+    """Best-effort count of data lines in bytes we could not parse: non-blank lines minus the header."""
+    return max(0, sum(1 for line in raw.split(b"\n") if line.strip()) - 1)
+
+
+def _gunzip(data: bytes) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except (EOFError, OSError, zlib.error) as exc:
+        partial = b""
+        try:
+            partial = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
+        except zlib.error:
+            pass
+        reason = f"unreadable: gzip stream is truncated or corrupt ({exc})"
+        raise CsvUnreadableError(reason, _data_lines(partial)) from exc
+
+
+def parse_csv_bytes(data: bytes) -> ParsedCsv:
+    """Parse CSV bytes (optionally gzip) into strings; raise :class:`CsvUnreadableError` if impossible."""
+    if not data:
+        raise CsvUnreadableError("empty file: 0 bytes received, no header and no rows", 0)
+    compressed = data[:2] == b"\x1f\x8b"
+    raw = _gunzip(data) if compressed else data
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CsvUnreadableError(
+            f"unreadable: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}); the source must send UTF-8",
+            _data_lines(raw),
+        ) from exc
+    text = text.removeprefix("\ufeff")
+    if "\x00" in text:
+        raise CsvUnreadableError("unreadable: binary content (NUL bytes), not a CSV file", _data_lines(raw))
+    if not text.strip():
+        raise CsvUnreadableError("empty file: only whitespace, no header and no rows", 0)
+
+    records: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        for record in reader:
+            if record:  # [] is a blank line
+                records.append((reader.line_num, record))
+    except csv.Error as exc:
+        raise CsvUnreadableError(
+            f"unreadable: malformed CSV near line {reader.line_num} ({exc})", _data_lines(raw)
+        ) from exc
+
+    header = [name.strip() for name in records[0][1]]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise CsvUnreadableError(f"unreadable: duplicate column names {dupes} in the header", len(records) - 1)
+    width = len(header)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    malformed: list[tuple[int, list[str]]] = []
+    for line, record in records[1:]:
+        if len(record) == width:
+            rows.append(record)
+            lines.append(line)
+        else:
+            malformed.append((line, record))
+    truncated = None
+    if malformed and malformed[-1][0] == records[-1][0] and not text.endswith(("\n", "\r")):
+        truncated = malformed[-1][0]
+    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header, dtype=object)
+    frame = frame.mask(frame.isin(NA_TOKENS))
+    return ParsedCsv(header, frame, lines, malformed, truncated, compressed)
+
+
+def _strings(series: pd.Series) -> pd.Series:
+    """Object column of str with None for missing (what GX and Parquet both read cleanly)."""
+    return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
+
+
+def type_columns(raw: pd.DataFrame, uc: UseCase) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """Type the configured columns present in ``raw``; return the frame and per-column 'unparseable' masks.
+
+    Extra columns stay as strings so the schema expectation sees them.
+    """
+    typed: dict[str, pd.Series] = {}
+    bad: dict[str, pd.Series] = {}
+    for col in raw.columns:
+        kind = uc.columns.get(col, {}).get("kind")
+        series = raw[col]
+        if kind == "numeric":
+            num = pd.to_numeric(series, errors="coerce").astype("float64")
+            num = num.where(np.isfinite(num))
+            typed[col] = num
+            bad[col] = series.notna() & num.isna()
+        elif kind == "binary":
+            text = series.astype(object).map(lambda v: v if not isinstance(v, str) else v.strip().lower())
+            num = pd.to_numeric(text, errors="coerce")
+            num = num.mask(text.isin(_TRUE), 1.0).mask(text.isin(_FALSE), 0.0)
+            ok = num.notna() & np.isfinite(num) & (num == num.round())
+            typed[col] = num.where(ok).astype("Int64")
+            bad[col] = series.notna() & ~ok
+        else:  # id, categorical, extra columns
+            typed[col] = _strings(series)
+    return pd.DataFrame(typed, index=raw.index), bad  # built once: a fragmented frame slows GX ~2x
+

@@ -1,0 +1,246 @@
+"""The accept / quarantine decision for one batch, before anything is written.
+
+Invariant: ``received == accepted + quarantined``, where ``received`` counts the CSV data records
+(estimated from the raw lines when the file is unreadable).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from include.lifecycle.config import UseCase
+from include.lifecycle.data.csvparse import CsvUnreadableError, ParsedCsv, _strings, parse_csv_bytes, type_columns
+from include.lifecycle.data.suite import load_suite, run_suite
+
+
+@dataclass
+class Outcome:
+    """Everything :func:`validate_bytes` decided, before anything is written."""
+
+    status: str
+    received: int
+    accepted: pd.DataFrame
+    quarantined: pd.DataFrame | None  # raw strings + _line + _reasons
+    batch_reasons: list[str]
+    row_reasons: dict[str, dict[str, Any]]  # summary key -> {"count", "examples"}
+    expectations: list[dict[str, Any]]
+    parse: dict[str, Any]
+    unreadable: bool = False
+
+    @property
+    def reasons(self) -> list[str]:
+        rows = [
+            f"{key}: {v['count']} row(s)" + (f" (e.g. {', '.join(v['examples'])})" if v["examples"] else "")
+            for key, v in self.row_reasons.items()
+        ]
+        return [*self.batch_reasons, *rows]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _row_reason(item: dict[str, Any], value: Any) -> tuple[str, str]:
+    """(summary key, per-row reason) for one unexpected value of a row-level expectation."""
+    col, check, kw = item["column"], item["check"], item["kwargs"]
+    if check == "null":
+        return f"{col}: null not allowed", f"{col}: null not allowed"
+    if check == "unique_id":
+        return f"{col}: duplicate id", f"{col}: duplicate id {_fmt(value)}"
+    if check == "range":
+        bounds = f"[{_fmt(kw.get('min_value'))}, {_fmt(kw.get('max_value'))}]"
+        return f"{col}: out of range {bounds}", f"{col}: {_fmt(value)} out of range {bounds}"
+    if check == "category":
+        return f"{col}: unknown category", f"{col}: unknown category {_fmt(value)}"
+    if check == "binary":
+        return f"{col}: not 0/1", f"{col}: {_fmt(value)} is not 0/1"
+    return f"{col}: failed {item['expectation']}", f"{col}: {_fmt(value)} failed {item['expectation']}"
+
+
+def _batch_reason(item: dict[str, Any], uc: UseCase, n_rows: int) -> str | None:
+    col, check, res, kw = item["column"], item["check"], item["result"], item["kwargs"]
+    if check == "schema":
+        mismatched = (res.get("details") or {}).get("mismatched") or {}
+        parts = []
+        if mismatched.get("missing"):
+            parts.append(f"missing columns {sorted(mismatched['missing'])}")
+        if mismatched.get("unexpected"):
+            extra = sorted(mismatched["unexpected"])
+            note = f" (the target {uc.target!r} must not be in a batch)" if uc.target in extra else ""
+            parts.append(f"unexpected columns {extra}{note}")
+        return "schema: " + ("; ".join(parts) or f"columns {res.get('observed_value')} do not match the contract")
+    if check == "row_count":
+        return f"row count {res.get('observed_value')} outside [{kw.get('min_value')}, {kw.get('max_value')}]"
+    if n_rows == 0 and check in ("null_rate", "type"):
+        return None  # header only: reported once, not per column
+    if check == "null_rate":
+        share = float(res.get("unexpected_percent") or 0.0) / 100.0
+        return f"{col}: null rate {share:.1%} above the allowed {1.0 - float(kw.get('mostly', 1.0)):.1%}"
+    if check == "type":
+        return f"{col}: wrong type, dtype {res.get('observed_value')} not in {kw.get('type_list')}"
+    return f"{item['expectation']} failed on {col or 'the batch'}"
+
+
+def _empty_accepted(uc: UseCase) -> pd.DataFrame:
+    cols: dict[str, pd.Series] = {uc.id_column: pd.Series([], dtype=object)}
+    for col, spec in uc.columns.items():
+        dtype = {"numeric": "float64", "binary": "int64"}.get(spec["kind"], object)
+        cols[col] = pd.Series([], dtype=dtype)
+    return pd.DataFrame(cols)
+
+
+def _accepted_frame(typed: pd.DataFrame, uc: UseCase) -> pd.DataFrame:
+    """id + features in config order; binary as int64 (float64 if it legitimately holds nulls)."""
+    out = typed[[uc.id_column, *uc.feature_columns]].reset_index(drop=True).copy()
+    for col in uc.columns_of_kind("binary"):
+        out[col] = out[col].astype("float64") if out[col].isna().any() else out[col].astype("int64")
+    return out
+
+
+def validate_bytes(uc: UseCase, data: bytes) -> Outcome:
+    """Decide what to accept and what to quarantine, without touching storage (notebook-friendly)."""
+    try:
+        parsed = parse_csv_bytes(data)
+    except CsvUnreadableError as exc:
+        return Outcome(
+            "rejected", exc.received, _empty_accepted(uc), None, [exc.reason], {}, [],
+            {"readable": False, "bytes": len(data)}, unreadable=True,
+        )  # fmt: skip
+
+    raw = parsed.frame
+    n = len(raw)
+    typed, unparseable = type_columns(raw, uc)
+    batch_reasons: list[str] = []
+    row_reasons: dict[int, list[str]] = defaultdict(list)
+    summary: dict[str, dict[str, Any]] = {}
+
+    def note(key: str, example: Any) -> None:
+        entry = summary.setdefault(key, {"count": 0, "examples": []})
+        entry["count"] += 1
+        text = _fmt(example)
+        if len(entry["examples"]) < 3 and text not in entry["examples"]:
+            entry["examples"].append(text)
+
+    if n == 0 and not parsed.malformed:
+        batch_reasons.append("header only: the file has a header but no data rows")
+    if parsed.truncated_line is not None:
+        batch_reasons.append(
+            f"truncated file: the last record (line {parsed.truncated_line}) is incomplete and has no line break"
+        )
+
+    wrong_type: set[str] = set()
+    for col, mask in unparseable.items():
+        if not mask.any():
+            continue
+        kind = uc.columns[col]["kind"]
+        examples = raw.loc[mask, col].astype(str).unique()[:3].tolist()
+        if int(mask.sum()) == int(raw[col].notna().sum()) and int(mask.sum()) > 1:
+            wrong_type.add(col)
+            batch_reasons.append(f"{col}: wrong type, expected {kind} but none of its values parses (e.g. {examples})")
+        for pos in np.flatnonzero(mask.to_numpy()):
+            value = raw.iat[pos, raw.columns.get_loc(col)]
+            row_reasons[pos].append(f"{col}: unparseable value {value!r} (expected {kind})")
+            if col not in wrong_type:  # a wrong-typed column is one batch reason, not one per row
+                note(f"{col}: unparseable value (expected {kind})", value)
+
+    suite, suite_info = load_suite(uc)
+    results = run_suite(typed, suite)
+    present = set(typed.columns)
+    for item in results:
+        col = item["column"]
+        if item["error"]:
+            if col is not None and col not in present:
+                item["note"] = "not evaluated: column missing"
+                continue
+            batch_reasons.append(f"{item['expectation']} on {col} could not be evaluated: {item['error']}")
+            continue
+        if item["success"]:
+            continue
+        if item["level"] == "row" and "unexpected_index_list" in item["result"]:
+            if col in wrong_type:
+                continue
+            for pos in item["result"]["unexpected_index_list"]:
+                pos = int(pos)
+                if item["check"] == "null" and col in unparseable and bool(unparseable[col].iat[pos]):
+                    continue  # already "unparseable value"
+                value = typed.iat[pos, typed.columns.get_loc(col)]
+                key, reason = _row_reason(item, None if pd.isna(value) else value)
+                row_reasons[pos].append(reason)
+                note(key, value if not pd.isna(value) else "null")
+            continue
+        if col in wrong_type and item["check"] in ("null_rate", "type"):
+            continue
+        reason = _batch_reason(item, uc, n)
+        if reason:
+            batch_reasons.append(reason)
+    for item in results:  # an entirely null column is a batch problem, whatever its nullable share
+        res = item["result"]
+        if item["check"] in ("null", "null_rate") and n and not item["error"] and item["column"] in present:
+            if res.get("unexpected_count") == res.get("element_count") and item["column"] not in wrong_type:
+                item["all_null"] = True
+                batch_reasons = [r for r in batch_reasons if not r.startswith(f"{item['column']}: null rate")]
+                batch_reasons.append(f"{item['column']}: column is entirely null ({n} rows)")
+
+    for line, record in parsed.malformed:
+        if line == parsed.truncated_line:
+            reason = f"line {line}: truncated record, {len(record)} of {len(parsed.header)} fields"
+        else:
+            reason = f"line {line}: {len(record)} fields, the header has {len(parsed.header)}"
+        note("malformed record (wrong number of fields)", f"line {line}")
+        row_reasons[-line].append(reason)  # negative keys: malformed records, not frame positions
+
+    good = [pos for pos in range(n) if pos not in row_reasons]
+    if batch_reasons:
+        good = []
+    elif not good and parsed.received:
+        batch_reasons.append(f"all {parsed.received} rows failed row-level checks")
+
+    accepted = _accepted_frame(typed.iloc[good], uc) if good else _empty_accepted(uc)
+    kept = set(good)
+    bad_positions = [pos for pos in range(n) if pos not in kept]
+    quarantined = _quarantine_rows(parsed, bad_positions, row_reasons, batch_reasons)
+    if parsed.received != len(accepted) + len(quarantined):
+        raise RuntimeError(f"validation bookkeeping error: {parsed.received} != {len(accepted)} + {len(quarantined)}")
+    if batch_reasons or not good:
+        status = "rejected"
+    else:
+        status = "partial" if len(quarantined) else "accepted"
+    parse_info = {
+        "readable": True,
+        "bytes": len(data),
+        "compressed": parsed.compressed,
+        "header": parsed.header,
+        "malformed_records": len(parsed.malformed),
+        "truncated_line": parsed.truncated_line,
+        "suite": suite_info,
+    }
+    return Outcome(status, parsed.received, accepted, quarantined, batch_reasons, summary, results, parse_info)
+
+
+def _quarantine_rows(
+    parsed: ParsedCsv, positions: list[int], row_reasons: dict[int, list[str]], batch_reasons: list[str]
+) -> pd.DataFrame:
+    header = parsed.header
+    frame = parsed.frame.iloc[positions].copy()
+    frame.insert(0, "_line", [parsed.lines[p] for p in positions])
+    frame["_reasons"] = ["; ".join([*batch_reasons, *row_reasons.get(p, [])]) for p in positions]
+    extra = []
+    for line, record in parsed.malformed:
+        values = (record + [None] * len(header))[: len(header)]
+        extra.append({"_line": line, **dict(zip(header, values, strict=True)),
+                      "_reasons": "; ".join([*batch_reasons, *row_reasons[-line]])})  # fmt: skip
+    if extra:
+        frame = pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)], ignore_index=True)
+    frame = frame.sort_values("_line").reset_index(drop=True)
+    for col in header:
+        frame[col] = _strings(frame[col]) if len(frame) else frame[col].astype(object)
+    frame["_line"] = frame["_line"].astype("int64")
+    return frame
+

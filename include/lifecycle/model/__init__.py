@@ -1,0 +1,1 @@
+"""Model side: features, training, evaluation against the champion, packaging and the registry."""

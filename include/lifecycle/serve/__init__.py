@@ -1,0 +1,1 @@
+"""Serving the champion: batch scoring (and the shadow scoring of a challenger)."""

@@ -1,0 +1,1 @@
+"""Watching production: drift and performance monitoring, and the retraining policy."""
