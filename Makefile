@@ -6,13 +6,16 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: help setup run stop status test test-unit test-e2e test-production lint lock bench bench-quick clean
+.PHONY: help setup run stop status test test-unit test-e2e test-production lint lock bench bench-quick clean \
+	usecase-init usecase-check usecase-suite usecase-list
 
 help:
 	@echo "make run     start the lifecycle platform (Airflow UI on http://127.0.0.1:$(PORT))"
 	@echo "make stop    stop what make run started"
 	@echo "make test    run the whole test suite"
 	@echo "make status | lint | lock | bench | bench-quick | test-production | clean"
+	@echo "make usecase-init DATA=x.csv TARGET=t ID=id POSITIVE=p [NAME=n]   scaffold a use case from a CSV"
+	@echo "make usecase-check NAME=n | usecase-suite NAME=n | usecase-list"
 
 $(VENV)/.installed: requirements.lock
 	@bash scripts/setup.sh
@@ -51,6 +54,19 @@ bench: setup
 
 bench-quick: setup
 	@$(PYTHON) bench/run.py --quick
+
+usecase-init: setup
+	@$(PYTHON) -m include.lifecycle.usecase init --data "$(DATA)" --target "$(TARGET)" --id "$(ID)" \
+		--positive "$(POSITIVE)" $(if $(NAME),--name "$(NAME)")
+
+usecase-check: setup
+	@$(PYTHON) -m include.lifecycle.usecase check $(or $(NAME),$(shell $(PYTHON) -c "from include.lifecycle.config import list_use_cases as l; print(' '.join(l()))"))
+
+usecase-suite: setup
+	@$(PYTHON) -m include.lifecycle.usecase suite $(NAME)
+
+usecase-list: setup
+	@$(PYTHON) -m include.lifecycle.usecase list
 
 clean: stop
 	rm -rf .airflow .artifacts

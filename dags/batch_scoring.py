@@ -1,102 +1,79 @@
 """
 ### Batch scoring — owned by the software engineer
 
-Runs when feature engineering publishes a new `features/<use case>` partition **and** when the champion
-changes (`model/<use case>@champion`). The champion is resolved **once at run start** and recorded, so
-every partition of a run is scored by the same checksum-verified model version even if a promotion lands
-mid-run. Scoring streams the partition in chunks (memory stays bounded whatever its size) and writes, per
-partition, one predictions file with `id, score, predicted_label, model_version, scored_at` — a rerun
-overwrites it. After a champion change the partitions that were never scored are caught up.
+Two DAGs per use case:
+
+* **`<use case>__batch_scoring`**: one run per partition of `features/<use case>` (a partitioned asset
+  schedule, so each day is scored once). The champion is resolved once at run start and recorded, so a
+  partition is never scored by two models even if a promotion lands mid-run; the model is loaded only from
+  the registry, checksum-verified. Scoring streams the partition in chunks (bounded memory) and writes one
+  predictions file per day with `id, score, predicted_label, model_version, scored_at`; a rerun overwrites it.
+* **`<use case>__scoring_catchup`**: when the champion changes (`model/<use case>@champion`), scores every
+  features partition no model has scored yet (the days that arrived before the first champion), one mapped
+  task per day so a backlog uses every worker; each scored day is announced under its own partition key.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import IdentityMapper, PartitionedAssetTimetable, dag, task
 
-from lifecycle_ops.dag_support import (
-    champion_asset,
-    default_args,
-    features_asset,
-    partitions_from_events,
-    predictions_asset,
-)
-
-USE_CASE = "churn"
-FEATURES = features_asset(USE_CASE)
-CHAMPION = champion_asset(USE_CASE)
-PREDICTIONS = predictions_asset(USE_CASE)
-CATCH_UP_LIMIT = 30  # partitions scored at most after a champion change
+from lifecycle_ops import factory
+from lifecycle_ops.tasks import scoring as t
 
 
-@dag(
-    dag_id="batch_scoring",
-    schedule=(FEATURES | CHAMPION),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args("software-engineer"),
-    tags=["lifecycle", "stage:scoring", f"use-case:{USE_CASE}"],
-    doc_md=__doc__,
-    params={
-        "use_case": Param(USE_CASE, type="string"),
-        "partition_date": Param(None, type=["null", "string"], format="date",
-                                description="Score this partition (manual runs)"),
-    },
-)
-def batch_scoring():
-    @task
-    def resolve_champion(**context) -> dict:
-        """Pin the model version for the whole run; no champion yet means nothing to score."""
-        from airflow.sdk.exceptions import AirflowSkipException
+def build(uc):
+    name = uc.name
+    predictions = factory.predictions_asset(uc)
 
-        from include.lifecycle.serve import scoring
-        from lifecycle_ops.runtime import artifact_store, use_case
+    @dag(
+        dag_id=factory.dag_id(uc, "batch_scoring"),
+        schedule=PartitionedAssetTimetable(assets=factory.features_asset(uc),
+                                           default_partition_mapper=IdentityMapper()),
+        catchup=False,
+        max_active_runs=4,
+        default_args=factory.default_args("software-engineer"),
+        tags=factory.tags(uc, "scoring"),
+        doc_md=factory.doc(__doc__, uc),
+    )
+    def batch_scoring():
+        @task
+        def resolve_champion(**context) -> dict:
+            return t.resolve_champion(context, name)
 
-        try:
-            champion = scoring.resolve_champion(artifact_store(), use_case(context))
-        except scoring.NoChampionError as exc:
-            raise AirflowSkipException(str(exc)) from exc
-        print(f"scoring with {champion}")
-        return champion
+        @task(outlets=[predictions], pool=factory.scoring_pool(uc))
+        def score(champion: dict, **context) -> dict:
+            return t.score_day(context, name, champion, asset=predictions)
 
-    @task
-    def partitions(champion: dict, **context) -> list[str]:
-        from include.lifecycle.store import partition_dates
-        from lifecycle_ops.runtime import artifact_store, partition_date, use_case
+        score(resolve_champion())
 
-        uc = use_case(context)
-        store = artifact_store()
-        if context["params"].get("partition_date"):
-            days = [partition_date(context).isoformat()]
-        else:
-            # The triggering events' partitions, plus every features partition never scored (events can
-            # coalesce; after a champion change this catches up what arrived while there was none).
-            available = partition_dates(store, f"features/{uc.name}/", "features.parquet")
-            scored = set(partition_dates(store, f"predictions/{uc.name}/", "predictions.parquet"))
-            unscored = [d for d in available if d not in scored][-CATCH_UP_LIMIT:]
-            days = sorted(set(partitions_from_events(context, FEATURES)) | set(unscored))
-        print(f"partitions to score with v{champion['version']}: {days}")
-        return days
+    @dag(
+        dag_id=factory.dag_id(uc, "scoring_catchup"),
+        schedule=[factory.champion_asset(uc)],
+        catchup=False,
+        max_active_runs=1,
+        default_args=factory.default_args("software-engineer"),
+        tags=factory.tags(uc, "scoring"),
+        doc_md=factory.doc(__doc__, uc),
+    )
+    def scoring_catchup():
+        @task
+        def resolve_champion(**context) -> dict:
+            return t.resolve_champion(context, name)
 
-    @task(outlets=[PREDICTIONS], pool="scoring")
-    def score(champion: dict, days: list[str], **context) -> list[dict]:
-        from datetime import date
+        @task
+        def unscored(champion: dict, **context) -> list:
+            return t.unscored_days(context, name, champion)
 
-        from include.lifecycle.serve import scoring
-        from lifecycle_ops.runtime import artifact_store, use_case
+        @task(outlets=[predictions], pool=factory.scoring_pool(uc), map_index_template="{{ day }}")
+        def score(day: str, champion: dict, **context) -> dict:
+            context["day"] = day
+            return t.score_day(context, name, champion, day=day, asset=predictions)
 
-        uc = use_case(context)
-        store = artifact_store()
-        results = [scoring.score_partition(store, uc, date.fromisoformat(d), champion["version"],
-                                           model_sha256=champion["model_sha256"]) for d in days]
-        context["outlet_events"][PREDICTIONS].extra = {
-            "use_case": uc.name, "version": champion["version"], "partitions": days,
-            "partition": days[-1] if days else None}
-        for r in results:
-            print(f"{r['date']}: {r['rows']} rows scored by v{r['version']} -> {store.uri(r['predictions_key'])}")
-        return results
+        champion = resolve_champion()
+        score.partial(champion=champion).expand(day=unscored(champion))
 
-    champion = resolve_champion()
-    score(champion, partitions(champion))
+    return batch_scoring(), scoring_catchup()
 
 
-batch_scoring()
+for _uc in factory.use_cases():
+    build(_uc)

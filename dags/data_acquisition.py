@@ -1,127 +1,77 @@
 """
 ### Data acquisition — owned by the data engineer
 
-Once a day, for the day's data interval, this DAG:
+One run per **daily partition** (the partition key is the day, `YYYY-MM-DD`). The cron run just after
+midnight UTC loads the day before; a backfill or a manual run with a *partition key* (re)loads any day.
 
-1. lets the **source system** deliver the day's batch (the bundled churn snapshot replayed as daily
-   batches; switch the drift scenario with the `lifecycle_drift_churn` Variable),
-2. **acquires** the batch from the configured source (local landing folder, S3 through the `aws_default`
-   connection, or a SQL table) and keeps the received bytes untouched,
-3. **validates** it with Great Expectations (suite in `include/expectations/`): bad rows, or the whole
-   batch, go to quarantine with their reasons and an alert is sent; accepted + quarantined = received,
-4. ingests the **labels** delivered that day (labels arrive days after their batch),
-5. publishes the `raw/<use case>` asset with the partition date, which starts feature engineering.
+1. the **source system** delivers the day's batch (the use case's snapshot replayed as daily batches; its
+   drift scenario is switched with the `lifecycle_drift_<use case>` Variable),
+2. **acquire** copies the batch from the configured source (landing folder, S3 through `aws_default`, or a SQL
+   table) byte for byte,
+3. **validate** runs the Great Expectations gate: bad rows, or the whole batch, go to quarantine with their
+   reasons and every quarantined or rejected batch alerts; accepted + quarantined = received,
+4. **ingest labels** stores the labels delivered that day (labels arrive days after their batch),
+5. **publish** announces the day's accepted rows on `raw/<use case>` (a partitioned asset event), which starts
+   feature engineering for exactly that day. A day with no accepted rows is not announced.
 
-Every task works on one partition (the interval's date) and overwrites it on rerun: backfills are safe.
-Trigger by hand with the `partition_date` param to (re)load one day.
+Every task overwrites its partition on rerun: backfills and reruns are safe.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from airflow.sdk import CronPartitionTimetable, Param, dag, task
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
-
-from lifecycle_ops.dag_support import default_args, raw_asset
-
-USE_CASE = "churn"
-RAW = raw_asset(USE_CASE)
+from lifecycle_ops import factory
+from lifecycle_ops.tasks import acquisition as t
 
 
-@dag(
-    dag_id="data_acquisition",
-    # 00:30 UTC each day, for the previous day's interval (data_interval_start = the partition). No
-    # start_date: a fresh deployment waits for the next night instead of running "yesterday" at once;
-    # history is loaded by backfill or by triggering with partition_date.
-    schedule=CronTriggerTimetable("30 0 * * *", timezone="UTC", interval=timedelta(days=1)),
-    catchup=False,
-    max_active_runs=3,
-    default_args=default_args("data-engineer", retries=2),
-    tags=["lifecycle", "stage:acquisition", "stage:validation", f"use-case:{USE_CASE}"],
-    doc_md=__doc__,
-    params={
-        "use_case": Param(USE_CASE, type="string", description="Use case config in include/config/"),
-        "partition_date": Param(None, type=["null", "string"], format="date",
-                                description="Load this day instead of the data interval's day"),
-        "simulate_source": Param(True, type="boolean",
-                                 description="Let the replayed source system deliver the day's batch first"),
-    },
-)
-def data_acquisition():
-    @task
-    def deliver_source_batch(**context) -> dict:
-        """The replayed source system drops the day's batch and labels into the landing area."""
-        from airflow.sdk import Variable
+def build(uc):
+    name = uc.name
+    raw = factory.raw_asset(uc)
 
-        from include.lifecycle.data import replay
-        from lifecycle_ops.runtime import artifact_store, partition_date, use_case
+    @dag(
+        dag_id=factory.dag_id(uc, "data_acquisition"),
+        # run_offset=-1: the run at 00:30 on the 2nd loads partition "<the 1st>".
+        schedule=CronPartitionTimetable(uc.raw["schedules"]["acquisition"], timezone="UTC", run_offset=-1,
+                                        key_format="%Y-%m-%d"),
+        catchup=False,
+        max_active_runs=4,
+        default_args=factory.default_args("data-engineer", retries=2),
+        tags=factory.tags(uc, "acquisition", "validation"),
+        doc_md=factory.doc(__doc__, uc),
+        params={"simulate_source": Param(True, type="boolean",
+                                         description="Let the replayed source system deliver the day's batch")},
+    )
+    def data_acquisition():
+        @task
+        def deliver_source_batch(**context) -> dict:
+            return t.deliver(context, name)
 
-        uc = use_case(context)
-        day = partition_date(context)
-        if not context["params"].get("simulate_source", True):
-            return {"date": day.isoformat(), "skipped": "simulate_source is off"}
-        drift_var = Variable.get(f"lifecycle_drift_{uc.name}", default=None)
-        drift = None if drift_var is None else str(drift_var).lower() in ("1", "true", "yes", "on")
-        return replay.publish(artifact_store(), uc, day, drift=drift)
+        @task
+        def acquire(**context) -> dict:
+            return t.acquire(context, name)
 
-    @task
-    def acquire(delivered: dict, **context) -> dict:
-        from include.lifecycle.data import acquisition
-        from lifecycle_ops.runtime import artifact_store, partition_date, source_for, use_case
+        @task
+        def validate(**context) -> dict:
+            return t.validate(context, name)
 
-        uc = use_case(context)
-        store = artifact_store()
-        return acquisition.acquire(store, uc, partition_date(context), source_for(uc, store))
+        @task
+        def ingest_labels(**context) -> dict:
+            return t.ingest_labels(context, name)
 
-    @task
-    def validate(acquired: dict, **context) -> dict:
-        """Great Expectations gate; quarantines with reasons and alerts, fails only by policy."""
-        from include.lifecycle.alerts import Alert
-        from include.lifecycle.data import validation
-        from lifecycle_ops.notifier import send_alert
-        from lifecycle_ops.runtime import artifact_store, partition_date, use_case
+        @task(outlets=[raw])
+        def publish(validated: dict, labels: dict, **context) -> dict:
+            return t.publish(context, name, validated, labels, raw)
 
-        uc = use_case(context)
-        store = artifact_store()
-        day = partition_date(context)
-        try:
-            result = validation.validate_batch(store, uc, day)
-        except validation.BatchRejectedError as exc:
-            send_alert(Alert(kind="batch_quarantined", severity="critical", use_case=uc.name,
-                             dag_id=context["dag"].dag_id, run_id=context["run_id"], partition=day.isoformat(),
-                             summary=str(exc), details={},
-                             links={"validation report": store.uri(f"validation/{uc.name}/date={day}/report.html")}))
-            raise
-        if result["quarantined"]:
-            send_alert(Alert(
-                kind="batch_quarantined", severity="warning" if result["status"] == "partial" else "critical",
-                use_case=uc.name, dag_id=context["dag"].dag_id, run_id=context["run_id"], partition=day.isoformat(),
-                summary=(f"{result['quarantined']} of {result['received']} rows quarantined "
-                         f"({result['status']}): {'; '.join(result['reasons'])[:500]}"),
-                details={k: result[k] for k in ("received", "accepted", "quarantined", "status")},
-                links={"validation report": store.uri(result["report_key"])}))
-        print(f"validation report: {store.uri(result['report_key'])}")
-        return result
+        delivered = deliver_source_batch()
+        validated = validate()
+        labels = ingest_labels()
+        delivered >> acquire() >> validated
+        delivered >> labels
+        publish(validated, labels)
 
-    @task
-    def ingest_labels(delivered: dict, **context) -> dict:
-        from include.lifecycle.data import acquisition
-        from lifecycle_ops.runtime import artifact_store, partition_date, source_for, use_case
-
-        uc = use_case(context)
-        store = artifact_store()
-        return acquisition.ingest_labels(store, uc, partition_date(context), source_for(uc, store))
-
-    @task(outlets=[RAW])
-    def publish(validated: dict, labels: dict, **context) -> dict:
-        """Announce the partition to downstream DAGs (feature engineering), even when it was all quarantined."""
-        extra = {"partition": validated["date"], "use_case": validated["use_case"],
-                 "accepted": validated["accepted"], "labels": labels.get("rows", 0)}
-        context["outlet_events"][RAW].extra = extra
-        return extra
-
-    delivered = deliver_source_batch()
-    publish(validate(acquire(delivered)), ingest_labels(delivered))
+    return data_acquisition()
 
 
-data_acquisition()
+for _uc in factory.use_cases():
+    build(_uc)

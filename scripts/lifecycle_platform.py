@@ -34,8 +34,6 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
 EMBEDDED_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-LIFECYCLE_DAGS = ("data_acquisition", "feature_engineering", "model_training", "model_rollback", "batch_scoring",
-                  "model_monitoring")
 DEFAULT_USERS = {"admin": "admin", "sme_alice": "user", "sme_bob": "user", "data_engineer": "op"}
 
 
@@ -345,8 +343,19 @@ class Platform:
         headers = {"Authorization": f"Bearer {self.token(user)}"}
         return requests.request(method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
 
-    def wait_ready(self, timeout: float = 240, dags: tuple[str, ...] = LIFECYCLE_DAGS) -> None:
+    def expected_dags(self) -> list[str]:
+        """Every DAG the factory builds for the valid use cases of this platform's config folder."""
+        from include.lifecycle.config import load_all
+        from lifecycle_ops.factory import STAGES, dag_id
+
+        folder = self.env().get("LIFECYCLE_CONFIG_DIR")
+        good, _ = load_all(Path(folder) if folder else None)
+        return [dag_id(name, stage) for name in sorted(good) for stage in STAGES]
+
+    def wait_ready(self, timeout: float = 240, dags: list[str] | None = None) -> None:
         import requests
+
+        dags = dags if dags is not None else self.expected_dags()
 
         end = time.monotonic() + timeout
         last = "no answer yet"
@@ -361,7 +370,7 @@ class Platform:
             try:
                 health = requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=3)
                 if health.status_code == 200:
-                    resp = self.api("GET", "/dags", params={"limit": 100})
+                    resp = self.api("GET", "/dags", params={"limit": 1000})
                     if resp.status_code == 200:
                         found = {d["dag_id"]: d for d in resp.json()["dags"]}
                         missing = [d for d in dags if d not in found]

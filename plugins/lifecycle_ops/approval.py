@@ -125,9 +125,9 @@ class SMEApprovalOperator(ApprovalOperator):
     :param default_timeout: used when neither the run's ``approval_timeout_hours`` param nor the YAML sets one.
     """
 
-    template_fields = (*ApprovalOperator.template_fields, "source_task_id", "action")
+    template_fields = (*ApprovalOperator.template_fields, "source_task_id", "action", "use_case_name")
 
-    def __init__(self, *, source_task_id: str, action: str = "promote",
+    def __init__(self, *, use_case_name: str, source_task_id: str, action: str = "promote",
                  default_timeout: timedelta = timedelta(hours=72), **kwargs: Any) -> None:
         kwargs.setdefault("subject", "Model approval")
         kwargs.setdefault("defaults", ApprovalOperator.REJECT)
@@ -137,6 +137,7 @@ class SMEApprovalOperator(ApprovalOperator):
         super().__init__(**kwargs)
         self.source_task_id = source_task_id
         self.action = action
+        self.use_case_name = use_case_name
 
     # -- request ------------------------------------------------------------------------------
     def execute(self, context: Any) -> Any:
@@ -147,7 +148,7 @@ class SMEApprovalOperator(ApprovalOperator):
         from lifecycle_ops.notifier import send_alert
         from lifecycle_ops.runtime import artifact_store, use_case
 
-        uc = use_case(context)
+        uc = use_case(self.use_case_name)
         ti = context["ti"]
         source = ti.xcom_pull(task_ids=self.source_task_id) or {}
         version = source.get("version")
@@ -191,7 +192,7 @@ class SMEApprovalOperator(ApprovalOperator):
         from lifecycle_ops.notifier import send_alert
         from lifecycle_ops.runtime import artifact_store, use_case
 
-        uc = use_case(context)
+        uc = use_case(self.use_case_name)
         ti = context["ti"]
         evidence = ti.xcom_pull(task_ids=self.task_id, key=DECISION_KEY, map_indexes=ti.map_index) or {}
         registry = registry_for(artifact_store(), uc)
@@ -234,7 +235,7 @@ class SMEApprovalOperator(ApprovalOperator):
                 "action": self.action}
 
 
-def apply_decision(context: Any, gate_task_id: str) -> dict[str, Any]:
+def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[str, Any]:
     """Move ``champion`` to the approved version after re-checking the evidence hashes.
 
     Refuses (ledger entry + alert + task failure without retry) when the model, its evaluation, QA or
@@ -248,7 +249,7 @@ def apply_decision(context: Any, gate_task_id: str) -> dict[str, Any]:
     from lifecycle_ops.notifier import send_alert
     from lifecycle_ops.runtime import artifact_store, use_case
 
-    uc = use_case(context)
+    uc = use_case(use_case_name)
     decision = context["ti"].xcom_pull(task_ids=gate_task_id) or {}
     if decision.get("decision") != "approved":
         raise AirflowFailException(f"no approval to apply: {decision}")

@@ -484,6 +484,19 @@ def alert_from_context(
     )
 
 
+def notify(context: Mapping[str, Any], kind: str, summary: str | None = None, *,
+           details: Mapping[str, Any] | None = None, links: Mapping[str, str] | None = None,
+           severity: str | None = None, use_case: str | None = None) -> dict[str, str]:
+    """Build an alert from a task's context and send it; never raises (interim until the provider-based module)."""
+    try:
+        alert = alert_from_context(context, kind, summary=summary, details=details, links=links,
+                                   severity=severity, use_case=use_case)
+    except Exception as exc:  # alerting must never fail the task it reports on
+        log.error("ALERT NOT BUILT (%s): %s", kind, redact(f"{type(exc).__name__}: {exc}"))
+        return {channel: "failed: could not build alert" for channel in _CHANNELS}
+    return send_alert(alert)
+
+
 # --------------------------------------------------------------------------------------------- notifier
 
 

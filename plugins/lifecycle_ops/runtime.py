@@ -1,16 +1,15 @@
 """Airflow-side glue: turn a task's context and Airflow connections into library arguments.
 
-DAG files stay thin by calling these helpers inside their task bodies. Nothing here runs at parse
-time, and the heavy libraries are only imported by the ``include.lifecycle`` modules a task calls.
+Task bodies call these helpers; nothing here runs at parse time, and the heavy libraries are only imported by
+the ``include.lifecycle`` modules a task calls.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-DEFAULT_USE_CASE = "churn"
 AWS_CONN_ID = os.environ.get("LIFECYCLE_AWS_CONN_ID", "aws_default")
 
 
@@ -39,57 +38,57 @@ def artifact_store(root: str | None = None):  # -> ArtifactStore
     return open_store(root)
 
 
-def use_case(context: dict[str, Any] | None = None, name: str | None = None):  # -> UseCase
+def use_case(name: str):  # -> UseCase
+    """The use case a generated DAG was built for, validated again in the task (the YAML may have changed)."""
     from include.lifecycle.config import load_use_case
+    from lifecycle_ops.factory import config_dir
 
-    if name is None and context is not None:
-        name = (context.get("params") or {}).get("use_case")
-    return load_use_case(name or DEFAULT_USE_CASE)
+    return load_use_case(name, config_dir())
 
 
 def partition_date(context: dict[str, Any]) -> date:
-    """The partition a run works on: the ``partition_date`` param, else the data interval start.
+    """The day a run works on: its partition key, else the ``partition_date`` param, else the run's day.
 
-    Manual runs triggered without a logical date have no data interval; they use the run's
-    ``run_after`` day, so a rerun of the same run always lands on the same partition.
+    Partitioned runs (acquisition's cron, the asset-partitioned consumers, a manual run given a partition key)
+    carry ``YYYY-MM-DD`` keys. A manual run without a key uses the param or its ``run_after`` day, so a rerun of
+    the same run always lands on the same partition.
     """
-    params = context.get("params") or {}
-    explicit = params.get("partition_date")
+    dag_run = context.get("dag_run")
+    key = context.get("partition_key") or getattr(dag_run, "partition_key", None)
+    if key:
+        return date.fromisoformat(str(key)[:10])
+    explicit = (context.get("params") or {}).get("partition_date")
     if explicit:
         return date.fromisoformat(str(explicit)[:10])
-    for key in ("data_interval_start", "logical_date"):
-        value = context.get(key)
+    for name in ("data_interval_start", "logical_date"):
+        value = context.get(name)
         if value:
             return value.date() if isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
-    dag_run = context.get("dag_run")
     run_after = getattr(dag_run, "run_after", None)
-    if run_after:
-        return run_after.date()
-    return datetime.utcnow().date()
+    return run_after.date() if run_after else datetime.now(UTC).date()
 
 
 def run_id(context: dict[str, Any]) -> str:
     """A filesystem/S3-safe form of the Airflow run id."""
-    raw = context["run_id"]
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in raw)
+    from include.lifecycle.layout import safe
+
+    return safe(context["run_id"])
 
 
-def source_for(uc, store):  # -> acquisition source
-    """The configured batch source of a use case, with its Airflow connection."""
-    from include.lifecycle.data import acquisition
+def source_for(uc, store):  # -> Source
+    """The use case's batch source, with its live client or connection from Airflow (the library's one factory)."""
+    from include.lifecycle.data.sources import source_from_config
 
-    src = uc.section("source")
-    kind = src.get("kind", "local")
-    if kind == "local":
-        return acquisition.LocalLandingSource(store)
+    cfg = uc.source
+    kind = cfg.get("kind", "local")
     if kind == "s3":
         import boto3
 
-        client = boto3.client("s3", **s3_client_kwargs(src.get("conn_id", AWS_CONN_ID)))
-        return acquisition.S3Source(client, src["bucket"], src.get("prefix", f"landing/{uc.name}"))
+        client = boto3.client("s3", **s3_client_kwargs(cfg.get("conn_id") or AWS_CONN_ID))
+        return source_from_config(store, uc, s3_client=client)
     if kind == "sql":
         from airflow.sdk import BaseHook
 
-        hook = BaseHook.get_connection(src.get("conn_id", "lifecycle_source_db")).get_hook()
-        return acquisition.SqlSource(hook.get_conn, src.get("sql_table", f"{uc.name}_batches"))
-    raise ValueError(f"use case {uc.name!r}: unknown source.kind {kind!r} (local, s3 or sql)")
+        hook = BaseHook.get_connection(cfg.get("conn_id") or "lifecycle_source_db").get_hook()
+        return source_from_config(store, uc, connect=hook.get_conn)
+    return source_from_config(store, uc)

@@ -14,8 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted(p for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
 HEAVY = ("pandas", "sklearn", "great_expectations", "evidently", "scipy", "matplotlib", "skops")
-EXPECTED_DAGS = {"data_acquisition", "feature_engineering", "model_training", "model_rollback", "batch_scoring",
-                 "model_monitoring"}
+USE_CASES = ("churn", "credit")
+STAGES = ("data_acquisition", "feature_engineering", "model_training", "model_rollback", "batch_scoring",
+          "scoring_catchup", "model_monitoring")
+EXPECTED_DAGS = {f"{uc}__{stage}" for uc in USE_CASES for stage in STAGES}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def _dags(dagbag):
 
 
 def test_every_dag_has_a_stakeholder_owner(dagbag):
-    from lifecycle_ops.dag_support import ROLES
+    from lifecycle_ops.factory import ROLES
 
     bad = {}
     for dag in _dags(dagbag):
@@ -52,6 +54,8 @@ def test_every_dag_has_tags_and_docs(dagbag):
     for dag in _dags(dagbag):
         assert dag.tags, f"{dag.dag_id} has no tags"
         assert "lifecycle" in dag.tags, f"{dag.dag_id} lacks the 'lifecycle' tag"
+        use_case = dag.dag_id.split("__")[0]
+        assert f"use-case:{use_case}" in dag.tags, f"{dag.dag_id} lacks its use-case tag"
         assert dag.doc_md and len(dag.doc_md.strip()) > 80, f"{dag.dag_id} has no doc_md"
 
 

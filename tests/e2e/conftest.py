@@ -21,6 +21,12 @@ from tests.integration.receivers import SmtpReceiver, WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"success", "failed"}
+USE_CASES = ("churn", "credit")
+
+
+def dag_id(stage: str, use_case: str = "churn") -> str:
+    """The generated DAG of a use case's stage (one DAG set per use-case YAML)."""
+    return f"{use_case}__{stage}"
 E2E_USERS = {**DEFAULT_USERS, "mallory": "user"}  # mallory can use the UI but is not an assigned SME
 
 
@@ -45,8 +51,12 @@ class AirflowClient:
         assert resp.status_code < 300, f"{method} {path} -> {resp.status_code}: {resp.text[:1000]}"
         return resp.json() if resp.content else None
 
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, user: str = "admin") -> str:
-        run = self.ok("POST", f"/dags/{dag_id}/dagRuns", user=user, json={"logical_date": None, "conf": conf or {}})
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, user: str = "admin",
+                partition_key: str | None = None) -> str:
+        body: dict[str, Any] = {"logical_date": None, "conf": conf or {}}
+        if partition_key:
+            body["partition_key"] = partition_key
+        run = self.ok("POST", f"/dags/{dag_id}/dagRuns", user=user, json=body)
         return run["dag_run_id"]
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
@@ -158,27 +168,28 @@ def receivers() -> Iterator[tuple[SmtpReceiver, WebhookReceiver]]:
 
 
 def e2e_config_dir(tmp_path_factory) -> Path:
-    """The bundled churn YAML with a compressed calendar, as a deployment would keep its own config.
+    """The bundled YAMLs with a compressed calendar, as a deployment would keep its own config folder.
 
-    The replay's days are short (~66 rows), so the e2e world moves faster than production: labels arrive a
+    The replay's days are short (~66 churn rows), so the e2e world moves faster than production: labels arrive a
     day later, the drift scenario starts on day 3, the retraining policy needs fewer new labels and no
     cooldown, monitoring windows need fewer rows, and stray approval gates time out in minutes.
     """
     import yaml
 
-    raw = yaml.safe_load((ROOT / "include" / "config" / "churn.yaml").read_text())
-    raw["replay"]["label_delay_days"] = 1
-    raw["replay"]["drift"]["start_day"] = 3
-    raw["retraining"].update({"cooldown_hours": 0, "min_new_labelled_rows": 50})
-    raw["monitoring"].update({"min_current_rows": 150, "window_days": 3})
-    raw["approval"]["timeout_hours"] = 0.1
-    # ~180-row holdouts: one customer moves AUC by ~0.01, so change thresholds get the matching tolerance.
-    for spec in raw["evaluation"]["thresholds"].values():
-        if "max_drop" in spec:
-            spec["max_drop"] = max(float(spec["max_drop"]), 0.05)
-    raw["evaluation"]["slice_max_drop"] = 0.15
     out = tmp_path_factory.mktemp("config")
-    (out / "churn.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    for name in USE_CASES:
+        raw = yaml.safe_load((ROOT / "include" / "config" / f"{name}.yaml").read_text())
+        raw["replay"]["label_delay_days"] = 1
+        raw["replay"]["drift"]["start_day"] = 3
+        raw["retraining"].update({"cooldown_hours": 0, "min_new_labelled_rows": 50})
+        raw["monitoring"].update({"min_current_rows": 150, "window_days": 3})
+        raw["approval"]["timeout_hours"] = 0.1
+        # ~180-row holdouts: one customer moves AUC by ~0.01, so change thresholds get the matching tolerance.
+        for spec in raw["evaluation"]["thresholds"].values():
+            if "max_drop" in spec:
+                spec["max_drop"] = max(float(spec["max_drop"]), 0.05)
+        raw["evaluation"]["slice_max_drop"] = 0.15
+        (out / f"{name}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return out
 
 

@@ -13,11 +13,15 @@ import time
 
 import pytest
 
+from tests.e2e.conftest import dag_id
+
 pytestmark = pytest.mark.e2e
 
 USE_CASE = "churn"
 HISTORY_DAY = "2025-12-31"  # the replay's already-labelled history partition
 DAYS = [HISTORY_DAY, "2026-01-01", "2026-01-02"]
+ACQUISITION, TRAINING, ROLLBACK = (dag_id(s, USE_CASE) for s in ("data_acquisition", "model_training",
+                                                                 "model_rollback"))
 
 
 def _registry(store):
@@ -31,10 +35,10 @@ def _registry(store):
 @pytest.fixture(scope="module")
 def loaded_data(airflow, store):
     """Acquire the first partitions through data_acquisition; feature engineering follows on the asset."""
-    runs = [airflow.trigger("data_acquisition", {"partition_date": day}, user="data_engineer") for day in DAYS]
+    runs = [airflow.trigger(ACQUISITION, user="data_engineer", partition_key=day) for day in DAYS]
     for run_id in runs:
-        state = airflow.wait_run("data_acquisition", run_id, timeout=400)
-        assert state == "success", airflow.diagnose("data_acquisition", run_id)
+        state = airflow.wait_run(ACQUISITION, run_id, timeout=400)
+        assert state == "success", airflow.diagnose(ACQUISITION, run_id)
     # Feature engineering is scheduled on the raw asset; wait until every partition has features.
     deadline = time.monotonic() + 300
     missing = DAYS
@@ -43,7 +47,7 @@ def loaded_data(airflow, store):
         if not missing:
             break
         time.sleep(3)
-    fe_runs = airflow.runs("feature_engineering")
+    fe_runs = airflow.runs(dag_id("feature_engineering"))
     assert not missing, f"no features for {missing}; feature_engineering runs: " + str(
         [(r["dag_run_id"], r["state"], r["run_type"]) for r in fe_runs])
     assert any(r["run_type"] == "asset_triggered" for r in fe_runs), "feature engineering was not asset-triggered"
@@ -51,9 +55,9 @@ def loaded_data(airflow, store):
 
 
 def _train_until_gate(airflow, conf=None) -> str:
-    run_id = airflow.trigger("model_training", {"partition_date": DAYS[-1], "note": "e2e", **(conf or {})},
+    run_id = airflow.trigger(TRAINING, {"partition_date": DAYS[-1], "note": "e2e", **(conf or {})},
                              user="admin")
-    airflow.wait_task("model_training", run_id, "sme_approval", {"awaiting_input", "deferred"}, timeout=600)
+    airflow.wait_task(TRAINING, run_id, "sme_approval", {"awaiting_input", "deferred"}, timeout=600)
     return run_id
 
 
@@ -70,10 +74,10 @@ def test_approve_promotes_with_ledger_and_notification(airflow, loaded_data, sto
     registry = _registry(store)
     run_id = _train_until_gate(airflow)
 
-    pending = airflow.pending_approvals("model_training", run_id)
+    pending = airflow.pending_approvals(TRAINING, run_id)
     assert len(pending) == 1, pending
     request = pending[0]
-    registered = airflow.xcom("model_training", run_id, "register")
+    registered = airflow.xcom(TRAINING, run_id, "register")
     version = registered["version"]
     assert f"v{version}" in request["subject"]
     assert "roc_auc" in request["body"] and "Model card" in request["body"], request["body"]
@@ -84,15 +88,15 @@ def test_approve_promotes_with_ledger_and_notification(airflow, loaded_data, sto
     assert any("approval" in m.subject.lower() and f"v{version}" in m.body for m in smtp.wait_for(1, timeout=30))
 
     # An SME who is not assigned is refused by Airflow, and the gate stays pending.
-    refused = airflow.answer("model_training", run_id, "sme_approval", "Approve", "looks fine", user="mallory")
+    refused = airflow.answer(TRAINING, run_id, "sme_approval", "Approve", "looks fine", user="mallory")
     assert refused.status_code == 403, refused.text
-    assert airflow.pending_approvals("model_training", run_id)
+    assert airflow.pending_approvals(TRAINING, run_id)
 
-    answered = airflow.answer("model_training", run_id, "sme_approval", "Approve",
+    answered = airflow.answer(TRAINING, run_id, "sme_approval", "Approve",
                               "Recall on month-to-month customers is what we need.", user="sme_alice")
     assert answered.status_code == 200, answered.text
-    assert airflow.wait_run("model_training", run_id, timeout=300) == "success", airflow.diagnose(
-        "model_training", run_id)
+    assert airflow.wait_run(TRAINING, run_id, timeout=300) == "success", airflow.diagnose(
+        TRAINING, run_id)
 
     assert registry.alias_version("champion") == version
     events = [(e["event"], e["version"], e["actor"]) for e in registry.ledger()]
@@ -114,12 +118,12 @@ def test_reject_skips_promotion_and_is_recorded(airflow, loaded_data, store):
     registry = _registry(store)
     champion_before = registry.alias_version("champion")
     run_id = _train_until_gate(airflow)
-    version = airflow.xcom("model_training", run_id, "register")["version"]
-    resp = airflow.answer("model_training", run_id, "sme_approval", "Reject", "Not before the pricing change.",
+    version = airflow.xcom(TRAINING, run_id, "register")["version"]
+    resp = airflow.answer(TRAINING, run_id, "sme_approval", "Reject", "Not before the pricing change.",
                           user="sme_bob")
     assert resp.status_code == 200, resp.text
-    airflow.wait_run("model_training", run_id, timeout=300)
-    states = airflow.task_states("model_training", run_id)
+    airflow.wait_run(TRAINING, run_id, timeout=300)
+    states = airflow.task_states(TRAINING, run_id)
     assert states["promote"] == "skipped", states
     assert registry.alias_version("champion") == champion_before
     rejected = [e for e in registry.ledger() if e["event"] == "rejected" and e["version"] == version]
@@ -131,13 +135,13 @@ def test_artifact_altered_after_request_refuses_promotion(airflow, loaded_data, 
     registry = _registry(store)
     champion_before = registry.alias_version("champion")
     run_id = _train_until_gate(airflow)
-    version = airflow.xcom("model_training", run_id, "register")["version"]
+    version = airflow.xcom(TRAINING, run_id, "register")["version"]
     key = registry.manifest(version)["artifacts"]["model.skops"]["key"]
     store.write_bytes(key, store.read_bytes(key) + b"tampered")
-    resp = airflow.answer("model_training", run_id, "sme_approval", "Approve", "ok", user="sme_alice")
+    resp = airflow.answer(TRAINING, run_id, "sme_approval", "Approve", "ok", user="sme_alice")
     assert resp.status_code == 200, resp.text
-    assert airflow.wait_run("model_training", run_id, timeout=300) == "failed"
-    assert airflow.task_states("model_training", run_id)["promote"] == "failed"
+    assert airflow.wait_run(TRAINING, run_id, timeout=300) == "failed"
+    assert airflow.task_states(TRAINING, run_id)["promote"] == "failed"
     assert registry.alias_version("champion") == champion_before
     refused = [e for e in registry.ledger() if e["event"] == "promotion_refused" and e["version"] == version]
     assert refused and "sha256" in refused[-1]["comment"], refused
@@ -148,9 +152,9 @@ def test_no_answer_before_the_deadline_is_a_reject(airflow, loaded_data, store):
     registry = _registry(store)
     champion_before = registry.alias_version("champion")
     run_id = _train_until_gate(airflow, {"approval_timeout_hours": 0.005})  # 18 s
-    version = airflow.xcom("model_training", run_id, "register")["version"]
-    airflow.wait_run("model_training", run_id, timeout=240)
-    assert airflow.task_states("model_training", run_id)["promote"] == "skipped"
+    version = airflow.xcom(TRAINING, run_id, "register")["version"]
+    airflow.wait_run(TRAINING, run_id, timeout=240)
+    assert airflow.task_states(TRAINING, run_id)["promote"] == "skipped"
     assert registry.alias_version("champion") == champion_before
     entry = [e for e in registry.ledger() if e["event"] == "rejected" and e["version"] == version]
     assert entry and entry[-1]["actor"] == "timeout" and entry[-1]["details"]["timed_out"] is True
@@ -163,21 +167,21 @@ def test_rollback_to_previous_goes_through_the_gate_and_the_ledger_answers_when(
     first = registry.alias_version("champion")
     assert first is not None, "the approve scenario should have promoted a champion"
     run_id = _train_until_gate(airflow)
-    second = airflow.xcom("model_training", run_id, "register")["version"]
-    assert airflow.answer("model_training", run_id, "sme_approval", "Approve", "retrained on more days",
+    second = airflow.xcom(TRAINING, run_id, "register")["version"]
+    assert airflow.answer(TRAINING, run_id, "sme_approval", "Approve", "retrained on more days",
                           user="sme_bob").status_code == 200
-    assert airflow.wait_run("model_training", run_id, timeout=300) == "success"
+    assert airflow.wait_run(TRAINING, run_id, timeout=300) == "success"
     assert registry.alias_version("champion") == second
     between = datetime.now(UTC).isoformat()
 
-    rb = airflow.trigger("model_rollback", {"target_version": "previous", "reason": "complaints from the call centre"},
+    rb = airflow.trigger(ROLLBACK, {"target_version": "previous", "reason": "complaints from the call centre"},
                          user="admin")
-    airflow.wait_task("model_rollback", rb, "sme_approval", {"awaiting_input", "deferred"}, timeout=240)
-    pending = airflow.pending_approvals("model_rollback", rb)
+    airflow.wait_task(ROLLBACK, rb, "sme_approval", {"awaiting_input", "deferred"}, timeout=240)
+    pending = airflow.pending_approvals(ROLLBACK, rb)
     assert pending and f"v{first}" in pending[0]["subject"] and "call centre" in pending[0]["body"]
-    assert airflow.answer("model_rollback", rb, "sme_approval", "Approve", "roll back until we understand it",
+    assert airflow.answer(ROLLBACK, rb, "sme_approval", "Approve", "roll back until we understand it",
                           user="sme_alice").status_code == 200
-    assert airflow.wait_run("model_rollback", rb, timeout=240) == "success", airflow.diagnose("model_rollback", rb)
+    assert airflow.wait_run(ROLLBACK, rb, timeout=240) == "success", airflow.diagnose(ROLLBACK, rb)
 
     assert registry.alias_version("champion") == first
     rolled = [e for e in registry.ledger() if e["event"] == "rolled_back"]

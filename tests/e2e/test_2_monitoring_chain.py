@@ -11,9 +11,12 @@ import time
 
 import pytest
 
+from tests.e2e.conftest import dag_id
+
 pytestmark = pytest.mark.e2e
 
 USE_CASE = "churn"
+TRAINING = dag_id("model_training", USE_CASE)
 
 
 def _wait_for(predicate, timeout: float, what: str, diagnose=lambda: ""):
@@ -27,9 +30,9 @@ def _wait_for(predicate, timeout: float, what: str, diagnose=lambda: ""):
 
 
 def _load(airflow, day: str) -> None:
-    run_id = airflow.trigger("data_acquisition", {"partition_date": day}, user="data_engineer")
-    assert airflow.wait_run("data_acquisition", run_id, timeout=400) == "success", airflow.diagnose(
-        "data_acquisition", run_id)
+    run_id = airflow.trigger(dag_id("data_acquisition"), user="data_engineer", partition_key=day)
+    assert airflow.wait_run(dag_id("data_acquisition"), run_id, timeout=400) == "success", airflow.diagnose(
+        dag_id("data_acquisition"), run_id)
 
 
 def _decisions(store):
@@ -40,8 +43,13 @@ def _decisions(store):
 
 
 def _runs_summary(airflow) -> str:
-    return "\n".join(f"{d}: {[(r['run_type'], r['state']) for r in airflow.runs(d)[:6]]}"
+    return "\n".join(f"{d}: {[(r['run_type'], r['state']) for r in airflow.runs(dag_id(d))[:6]]}"
                      for d in ("feature_engineering", "batch_scoring", "model_monitoring", "model_training"))
+
+
+def _retrain_runs(airflow) -> list[dict]:
+    """Training runs that monitoring triggered (their conf says so), newest first."""
+    return [r for r in airflow.runs(TRAINING) if "requested by monitoring" in str((r.get("conf") or {}).get("note"))]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +81,7 @@ def test_no_drift_no_retrain(airflow, store, champion):
     predictions = store.read_frame(f"predictions/{USE_CASE}/date=2026-01-03/predictions.parquet")
     assert set(predictions["model_version"]) == {champion}
     assert {"score", "predicted_label", "scored_at", "customer_id"} <= set(predictions.columns)
-    assert not [r for r in airflow.runs("model_training") if r["run_type"] == "asset_triggered"]
+    assert not _retrain_runs(airflow)
 
 
 def test_drift_is_detected_alerted_and_triggers_retraining_up_to_the_gate(airflow, store, champion, receivers):
@@ -85,10 +93,7 @@ def test_drift_is_detected_alerted_and_triggers_retraining_up_to_the_gate(airflo
         incoming = store.read_frame(f"raw/{USE_CASE}/date=2026-01-06/accepted.parquet")
         assert (incoming["contract"] == "Month-to-month").mean() > 0.7  # the scenario really reached the batch
 
-        def retrain_run():
-            return [r for r in airflow.runs("model_training") if r["run_type"] == "asset_triggered"]
-
-        runs = _wait_for(retrain_run, 600, "a retrain-triggered model_training run", lambda: _runs_summary(airflow))
+        runs = _wait_for(lambda: _retrain_runs(airflow), 600, "a retrain-triggered model_training run", lambda: _runs_summary(airflow))
         results = [store.read_json(k) for k in store.list(f"monitoring/{USE_CASE}/") if k.endswith("result.json")]
         drifted = [r for r in results if "dataset_drift" in r["breaches"] or "prediction_drift" in r["breaches"]]
         assert drifted, [(r["date"], r["breaches"]) for r in results]
@@ -100,10 +105,10 @@ def test_drift_is_detected_alerted_and_triggers_retraining_up_to_the_gate(airflo
         assert any("report" in m.body.lower() and "monitoring" in m.body for m in mails if "drift" in m.subject.lower())
 
         run_id = runs[0]["dag_run_id"]
-        airflow.wait_task("model_training", run_id, "sme_approval", {"awaiting_input", "deferred"}, timeout=600)
-        pending = airflow.pending_approvals("model_training", run_id)
+        airflow.wait_task(TRAINING, run_id, "sme_approval", {"awaiting_input", "deferred"}, timeout=600)
+        pending = airflow.pending_approvals(TRAINING, run_id)
         assert pending and "v" in pending[0]["subject"]
-        airflow.answer("model_training", run_id, "sme_approval", "Reject", "wait for the pricing team",
+        airflow.answer(TRAINING, run_id, "sme_approval", "Reject", "wait for the pricing team",
                        user="sme_alice")
     finally:
         airflow.ok("PATCH", "/variables/lifecycle_drift_churn",

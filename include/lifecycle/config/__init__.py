@@ -1,7 +1,9 @@
-"""Use-case configuration: one YAML per use case under ``include/config/``.
+"""Use-case configuration: one YAML per use case in the config folder (``include/config/`` or
+``$LIFECYCLE_CONFIG_DIR``), validated against a declared schema (:mod:`.schema`) and against its data file.
 
-The loader validates the file up front and raises :class:`ConfigError` naming the use case and the
-offending key, so a typo in a YAML is a one-line message and not a KeyError deep inside training.
+Loading is all-or-nothing: :func:`load_use_case` returns a :class:`UseCase` only when the file passes every
+check, else it raises :class:`ConfigError` listing every problem with the file and the key's dotted path.
+This is the one validation the DAG files (at parse time) and every task use.
 """
 
 from __future__ import annotations
@@ -17,21 +19,26 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 CONFIG_DIR = PROJECT_ROOT / "include" / "config"
+COLUMN_KINDS = ("numeric", "binary", "categorical")
 
 
 def default_config_dir() -> Path:
     """Where use-case YAMLs are read from: ``$LIFECYCLE_CONFIG_DIR`` (a deployment's own), else the bundled ones."""
     return Path(os.environ["LIFECYCLE_CONFIG_DIR"]) if os.environ.get("LIFECYCLE_CONFIG_DIR") else CONFIG_DIR
-COLUMN_KINDS = ("numeric", "binary", "categorical")
 
 
 class ConfigError(ValueError):
-    """A use-case YAML is missing a key or holds a value of the wrong kind."""
+    """A use-case YAML breaks the schema or disagrees with its data; ``problems`` lists each, with its key."""
+
+    def __init__(self, message: str, problems: list[str] | None = None, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+        self.path = path
 
 
 @dataclass(frozen=True)
 class UseCase:
-    """A validated use case. ``raw`` keeps the whole YAML for sections read by one module only."""
+    """A validated use case. ``raw`` is the config with every default filled in (``None`` values dropped)."""
 
     name: str
     raw: dict[str, Any]
@@ -57,6 +64,8 @@ class UseCase:
 
     @property
     def data_file(self) -> Path:
+        if not self.raw["dataset"].get("file"):
+            raise ConfigError(f"use case {self.name!r}: dataset.file is not set", path=self.path)
         return resolve_path(self.raw["dataset"]["file"])
 
     @property
@@ -79,10 +88,14 @@ class UseCase:
     def source(self) -> dict[str, Any]:
         return self.section("source")
 
+    @property
+    def model_name(self) -> str:
+        return str(self.raw.get("model_name") or self.name)
+
     def section(self, key: str) -> dict[str, Any]:
         value = self.raw.get(key) or {}
         if not isinstance(value, dict):
-            raise ConfigError(f"use case {self.name!r}: section {key!r} must be a mapping")
+            raise ConfigError(f"use case {self.name!r}: section {key!r} must be a mapping", path=self.path)
         return value
 
 
@@ -92,70 +105,92 @@ def resolve_path(value: str | os.PathLike[str]) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-def _require(raw: dict[str, Any], dotted: str, kind: type | tuple[type, ...], name: str) -> Any:
-    node: Any = raw
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise ConfigError(f"use case {name!r}: missing key {dotted!r}")
-        node = node[part]
-    if not isinstance(node, kind):
-        raise ConfigError(f"use case {name!r}: key {dotted!r} must be {kind}, got {type(node).__name__}")
-    return node
+def _fail(path: Path, problems: list[str]) -> ConfigError:
+    shown = "\n".join(f"  - {p}" for p in problems)
+    return ConfigError(f"use case file {path}: {len(problems)} problem(s):\n{shown}", problems, path)
 
 
-def validate(raw: dict[str, Any], name: str) -> None:
-    """Check the keys every module relies on. Module-specific optional keys have defaults."""
-    for key, kind in (
-        ("name", str),
-        ("dataset.file", str),
-        ("dataset.id", str),
-        ("dataset.target", str),
-        ("dataset.labels", list),
-        ("columns", dict),
-        ("evaluation.primary_metric", str),
-        ("evaluation.thresholds", dict),
-        ("candidates", list),
-    ):
-        _require(raw, key, kind, name)
-    if "positive_label" not in raw["dataset"]:
-        raise ConfigError(f"use case {name!r}: missing key 'dataset.positive_label'")
-    if raw["dataset"]["positive_label"] not in raw["dataset"]["labels"]:
-        raise ConfigError(f"use case {name!r}: dataset.positive_label must be one of dataset.labels")
-    for col, spec in raw["columns"].items():
-        if not isinstance(spec, dict) or spec.get("kind") not in COLUMN_KINDS:
-            raise ConfigError(f"use case {name!r}: columns.{col}.kind must be one of {COLUMN_KINDS}")
-        if spec["kind"] == "categorical" and not isinstance(spec.get("values"), list):
-            raise ConfigError(f"use case {name!r}: columns.{col}.values must list the allowed categories")
-    for col in raw.get("slices", []):
-        if col not in raw["columns"]:
-            raise ConfigError(f"use case {name!r}: slice {col!r} is not a configured column")
-    for i, cand in enumerate(raw["candidates"]):
-        for key in ("name", "estimator"):
-            if key not in cand:
-                raise ConfigError(f"use case {name!r}: candidates[{i}] needs {key!r}")
+def parse_use_case(raw: Any, path: Path, *, check_files: bool = True) -> UseCase:
+    """Validate a loaded YAML document; raise :class:`ConfigError` with every problem found."""
+    from pydantic import ValidationError
+
+    from include.lifecycle.config.schema import UseCaseConfig, errors_of
+
+    if not isinstance(raw, dict):
+        raise _fail(path, ["(top level): must be a mapping of keys to values"])
+    raw = {"name": path.stem, **raw}
+    try:
+        model = UseCaseConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise _fail(path, errors_of(exc)) from None
+    problems = []
+    if model.name != path.stem:
+        problems.append(f"name: {model.name!r} must match the file name {path.name!r} (one use case per file, "
+                        f"named after it)")
+    data = model.model_dump(mode="json", exclude_none=True)
+    data["validation"].setdefault("suite", f"include/expectations/{model.name}.json")
+    if check_files:
+        from include.lifecycle.config.facts import check_against_data
+
+        suite = resolve_path(data["validation"]["suite"])
+        if not suite.is_file():
+            problems.append(f"validation.suite: no suite file at {suite}; write it with "
+                            f"`make usecase-suite NAME={model.name}`")
+        problems += check_against_data(data)
+    if problems:
+        raise _fail(path, problems)
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+    return UseCase(name=model.name, raw=data, path=path, sha256=digest)
 
 
-def load_use_case(name_or_path: str | os.PathLike[str], config_dir: Path | None = None) -> UseCase:
-    """Load ``include/config/<name>.yaml`` (or an explicit path) and validate it."""
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise _fail(path, [f"(top level): not valid YAML: {' '.join(str(exc).split())}"]) from None
+    except OSError as exc:
+        raise _fail(path, [f"(top level): cannot be read: {exc}"]) from None
+
+
+def load_use_case(name_or_path: str | os.PathLike[str], config_dir: Path | None = None,
+                  *, check_files: bool = True) -> UseCase:
+    """Load ``<config dir>/<name>.yaml`` (or an explicit path) and validate it."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml"):
         path = resolve_path(candidate)
     else:
         path = (config_dir or default_config_dir()) / f"{name_or_path}.yaml"
     if not path.exists():
-        raise ConfigError(f"use case {str(name_or_path)!r}: no config file at {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"use case file {path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"use case file {path}: top level must be a mapping")
-    name = str(raw.get("name") or path.stem)
-    validate(raw, name)
-    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
-    return UseCase(name=name, raw=raw, path=path, sha256=digest)
+        raise ConfigError(f"use case {str(name_or_path)!r}: no config file at {path}", path=path)
+    return parse_use_case(read_yaml(path), path, check_files=check_files)
+
+
+def use_case_files(config_dir: Path | None = None) -> list[Path]:
+    folder = config_dir or default_config_dir()
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
 
 
 def list_use_cases(config_dir: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in (config_dir or default_config_dir()).glob("*.yaml"))
+    return sorted({p.stem for p in use_case_files(config_dir)})
+
+
+def load_all(config_dir: Path | None = None, *, check_files: bool = True
+             ) -> tuple[dict[str, UseCase], dict[Path, ConfigError]]:
+    """Every valid use case by name, and every invalid file with its error; one bad file never hides the others.
+
+    Two files for one name (``x.yaml`` and ``x.yml``) are both refused: neither may win silently.
+    """
+    good: dict[str, UseCase] = {}
+    bad: dict[Path, ConfigError] = {}
+    files = use_case_files(config_dir)
+    stems = [p.stem for p in files]
+    for path in files:
+        if stems.count(path.stem) > 1:
+            others = [str(p.name) for p in files if p.stem == path.stem and p != path]
+            bad[path] = _fail(path, [f"name: use case {path.stem!r} is also defined by {', '.join(others)}"])
+            continue
+        try:
+            good[path.stem] = parse_use_case(read_yaml(path), path, check_files=check_files)
+        except ConfigError as exc:
+            bad[path] = exc
+    return good, bad

@@ -172,5 +172,6 @@ def source_from_config(
         if connect is None or not cfg.get("sql_table"):
             raise ConfigError(f"use case {uc.name!r}: source.kind sql needs source.sql_table and a connection")
         return SqlSource(connect, cfg["sql_table"], cfg.get("sql_labels_table"),
-                         paramstyle=cfg.get("sql_paramstyle", "qmark"))  # fmt: skip
+                         date_column=cfg.get("date_column", "batch_date"),
+                         paramstyle=cfg.get("sql_paramstyle", "qmark"))
     raise ConfigError(f"use case {uc.name!r}: source.kind must be local, s3 or sql, got {kind!r}")

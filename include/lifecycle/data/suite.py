@@ -75,10 +75,10 @@ def suite_from_config(uc: UseCase) -> dict[str, Any]:
         "name": f"{uc.name}_incoming_batch",
         "meta": {
             "use_case": uc.name,
-            "generated_by": "include.lifecycle.data.validation.suite_from_config",
+            "generated_by": "include.lifecycle.data.suite.suite_from_config",
             "source": f"include/config/{uc.path.name}",
             "note": "generated from the use-case YAML; regenerate with "
-            "`python -m include.lifecycle.data.validation --write-suites`, do not hand-edit",
+            "`make usecase-suite NAME=<use case>`, do not hand-edit",
         },
         "expectations": exp,
     }
@@ -104,19 +104,19 @@ def write_suite(uc: UseCase) -> str:
 
 
 def load_suite(uc: UseCase) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The stored suite (the versioned contract) or, when none is configured/present, the generated one."""
+    """The stored suite (the versioned contract); a missing file is an error, never a silent in-memory suite."""
     generated = suite_from_config(uc)
     path = suite_path(uc)
-    if path is not None and path.exists():
-        text = path.read_text(encoding="utf-8")
-        suite = json.loads(text)
-        shown = str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
-        info = {"source": shown, "sha256": sha256_bytes(text.encode()), "in_sync_with_config": suite == generated}
-        if suite != generated:
-            log.warning("use case %s: suite %s differs from the config; regenerate it", uc.name, path)
-        return suite, info
-    text = json.dumps(generated, indent=2) + "\n"
-    return generated, {"source": "generated", "sha256": sha256_bytes(text.encode()), "in_sync_with_config": True}
+    if path is None or not path.exists():
+        raise ConfigError(f"use case {uc.name!r}: no stored suite at {path}; write it with "
+                          f"`make usecase-suite NAME={uc.name}`")
+    text = path.read_text(encoding="utf-8")
+    suite = json.loads(text)
+    shown = str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+    info = {"source": shown, "sha256": sha256_bytes(text.encode()), "in_sync_with_config": suite == generated}
+    if suite != generated:
+        log.warning("use case %s: suite %s differs from the config; regenerate it", uc.name, path)
+    return suite, info
 
 
 # -- Great Expectations --------------------------------------------------------------------------------

@@ -36,7 +36,6 @@ from include.lifecycle.config import ConfigError, UseCase
 from include.lifecycle.data.decide import validate_bytes
 from include.lifecycle.data.report import render_report
 from include.lifecycle.data.sources import BatchMissingError
-from include.lifecycle.data.suite import write_suite
 from include.lifecycle.layout import day_str
 from include.lifecycle.store import ArtifactStore, json_bytes, sha256_bytes
 
@@ -160,20 +159,3 @@ def validate_batch(
 
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m include.lifecycle.data.validation --write-suites``: regenerate every stored suite."""
-    import argparse
-
-    from include.lifecycle.config import list_use_cases, load_use_case
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--write-suites", action="store_true", help="rewrite include/expectations/<uc>.json")
-    args = parser.parse_args(argv)
-    if args.write_suites:
-        for name in list_use_cases():
-            print(write_suite(load_use_case(name)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""Acquisition and validation tasks (owner: data engineer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lifecycle_ops.runtime import artifact_store, partition_date, source_for, use_case
+
+
+def deliver(context: dict[str, Any], name: str) -> dict[str, Any]:
+    """The replayed source system drops the day's batch and labels into the landing area (``simulate_source``)."""
+    from airflow.sdk import Variable
+
+    from include.lifecycle.data import replay
+
+    uc = use_case(name)
+    day = partition_date(context)
+    if not (context.get("params") or {}).get("simulate_source", True):
+        return {"date": day.isoformat(), "skipped": "simulate_source is off"}
+    if uc.section("replay") == {}:
+        return {"date": day.isoformat(), "skipped": "this use case has no replay: the real source delivers"}
+    drift_var = Variable.get(f"lifecycle_drift_{uc.name}", default=None)
+    drift = None if drift_var is None else str(drift_var).lower() in ("1", "true", "yes", "on")
+    return replay.publish(artifact_store(), uc, day, drift=drift)
+
+
+def acquire(context: dict[str, Any], name: str) -> dict[str, Any]:
+    from include.lifecycle.data import acquisition
+
+    uc = use_case(name)
+    store = artifact_store()
+    return acquisition.acquire(store, uc, partition_date(context), source_for(uc, store))
+
+
+def validate(context: dict[str, Any], name: str) -> dict[str, Any]:
+    """Great Expectations gate; quarantines with reasons and alerts on every quarantined or rejected batch."""
+    from include.lifecycle.data import validation
+    from lifecycle_ops.notifier import notify
+
+    uc = use_case(name)
+    store = artifact_store()
+    day = partition_date(context)
+    links = {"validation report": store.uri(validation_report(uc, day))}
+    try:
+        result = validation.validate_batch(store, uc, day)
+    except validation.BatchRejectedError as exc:
+        notify(context, "batch_quarantined", str(exc), severity="critical", use_case=uc.name, links=links)
+        raise
+    if result["status"] != "accepted":
+        rejected = result["status"] == "rejected"
+        notify(context, "batch_quarantined",
+               (f"batch REJECTED, {result['quarantined']} of {result['received']} rows quarantined: " if rejected
+                else f"{result['quarantined']} of {result['received']} rows quarantined: ")
+               + "; ".join(result["reasons"])[:600],
+               severity="critical" if rejected else "warning", use_case=uc.name, links=links,
+               details={k: result[k] for k in ("received", "accepted", "quarantined", "status")})
+    print(f"validation report: {links['validation report']}")
+    return result
+
+
+def validation_report(uc: Any, day: Any) -> str:
+    from include.lifecycle.layout import validation_report_key
+
+    return validation_report_key(uc, day)
+
+
+def ingest_labels(context: dict[str, Any], name: str) -> dict[str, Any]:
+    """Labels delivered that day; any quarantined label row alerts (all of them rejected: critical)."""
+    from include.lifecycle.data import acquisition
+    from lifecycle_ops.notifier import notify
+
+    uc = use_case(name)
+    store = artifact_store()
+    result = acquisition.ingest_labels(store, uc, partition_date(context), source_for(uc, store))
+    if result.get("quarantined"):
+        everything = result["quarantined"] >= result.get("received", 0)
+        notify(context, "batch_quarantined",
+               f"{result['quarantined']} of {result.get('received')} label rows quarantined"
+               f"{' (every label of the day)' if everything else ''}: {'; '.join(result.get('reasons') or [])[:600]}",
+               severity="critical" if everything else "warning", use_case=uc.name,
+               details={"what": "labels", **{k: result.get(k) for k in ("received", "rows", "quarantined")}})
+    return result
+
+
+def publish(context: dict[str, Any], name: str, validated: dict[str, Any], labels: dict[str, Any],
+            asset: Any) -> dict[str, Any]:
+    """Announce the day's accepted rows downstream; a day with none is not announced (nothing to build on)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if not validated.get("accepted"):
+        raise AirflowSkipException(f"{validated.get('date')}: no accepted rows ({validated.get('status')}); "
+                                   "nothing to announce downstream")
+    extra = {"partition": validated["date"], "use_case": name, "accepted": validated["accepted"],
+             "labels": labels.get("rows", 0)}
+    context["outlet_events"][asset].extra = extra
+    return extra

@@ -1,0 +1,86 @@
+"""Training tasks (owner: data scientist): thin wrappers over include.lifecycle.steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lifecycle_ops.runtime import artifact_store, partition_date, run_id, use_case
+
+
+def assemble(context: dict[str, Any], name: str) -> dict[str, Any]:
+    from include.lifecycle import steps
+
+    return steps.step_assemble(artifact_store(), use_case(name), partition_date(context), run_id(context))
+
+
+def train_candidate(context: dict[str, Any], name: str, spec_name: str) -> dict[str, Any]:
+    from include.lifecycle import steps
+
+    return steps.step_train_candidate(artifact_store(), use_case(name), run_id(context), spec_name)
+
+
+def select_best(context: dict[str, Any], name: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+    from include.lifecycle import steps
+
+    return steps.step_select_best(artifact_store(), use_case(name), run_id(context), list(results))
+
+
+def evaluate(context: dict[str, Any], name: str, best: dict[str, Any]) -> dict[str, Any]:
+    from include.lifecycle import steps
+
+    return steps.step_evaluate(artifact_store(), use_case(name), run_id(context), best)
+
+
+def package(context: dict[str, Any], name: str, best: dict[str, Any]) -> dict[str, Any]:
+    from include.lifecycle import steps
+
+    return steps.step_package(artifact_store(), use_case(name), run_id(context), best)
+
+
+def register(context: dict[str, Any], name: str, asset: Any) -> dict[str, Any]:
+    from include.lifecycle import steps
+
+    registered = steps.step_register(artifact_store(), use_case(name), run_id(context))
+    registered["eligible"] = bool(registered["blessed"] and registered["qa_passed"])
+    context["outlet_events"][asset].extra = {"use_case": name, "version": registered.get("version"),
+                                             "blessed": registered.get("blessed")}
+    print(f"registered v{registered['version']}: eligible={registered['eligible']} {registered['reasons']}")
+    return registered
+
+
+def move_champion(context: dict[str, Any], name: str, asset: Any, gate_task_id: str = "sme_approval"
+                  ) -> dict[str, Any]:
+    """Promote (or roll back to) the approved version after re-checking the evidence hashes."""
+    from lifecycle_ops.approval import apply_decision
+
+    moved = apply_decision(context, gate_task_id, name)
+    context["outlet_events"][asset].extra = {"use_case": name, "version": moved["version"]}
+    return moved
+
+
+def resolve_rollback_target(context: dict[str, Any], name: str) -> dict[str, Any]:
+    from include.lifecycle.model.registry import registry_for
+
+    registry = registry_for(artifact_store(), use_case(name))
+    params = context.get("params") or {}
+    return rollback_target(registry, str(params.get("target_version", "previous")), str(params.get("reason", "")))
+
+
+def rollback_target(registry: Any, wanted: str, reason: str) -> dict[str, Any]:
+    """Which version a rollback goes to, or why it cannot (``eligible`` False with the reasons)."""
+    current = registry.alias_version("champion")
+    wanted, reason = wanted.strip(), reason.strip()
+    if wanted == "previous":
+        champions = [e["version"] for e in registry.ledger() if e["event"] in ("promoted", "rolled_back")]
+        earlier = [v for v in champions if v != current]
+        if not earlier:
+            return {"version": None, "eligible": False, "reasons": ["there is no earlier champion"]}
+        target = earlier[-1]
+    else:
+        target = int(wanted)
+    if target not in registry.versions():
+        return {"version": target, "eligible": False, "reasons": [f"v{target} is not registered"]}
+    if target == current:
+        return {"version": target, "eligible": False, "reasons": [f"v{target} is already the champion"]}
+    return {"version": target, "eligible": True, "current": current, "reason": reason,
+            "reasons": [f"rollback from v{current} to v{target}: {reason}"]}
