@@ -149,5 +149,5 @@ def type_columns(raw: pd.DataFrame, uc: UseCase) -> tuple[pd.DataFrame, dict[str
             bad[col] = series.notna() & ~ok
         else:  # id, categorical, extra columns
             typed[col] = _strings(series)
-    return pd.DataFrame(typed, index=raw.index), bad  # built once: a fragmented frame slows GX ~2x
+    return pd.DataFrame(typed, index=raw.index), bad  # built once: a fragmented frame slows GX down
 

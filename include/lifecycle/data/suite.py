@@ -16,7 +16,7 @@ import pandas as pd
 from include.lifecycle.config import PROJECT_ROOT, ConfigError, UseCase, resolve_path
 from include.lifecycle.store import sha256_bytes
 
-# GX logs ~200 INFO lines on import; silence it before anything imports it (DESIGN.md section 7).
+# GX logs hundreds of INFO lines on import; silence it before anything imports it.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 # No network at run time: GX would otherwise try to send usage analytics on every context.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -124,7 +124,7 @@ _GX: dict[str, Any] = {}
 
 
 def _gx() -> dict[str, Any]:
-    """One ephemeral context + pandas batch definition per process (GX import costs ~10 s, do it once)."""
+    """One ephemeral context + pandas batch definition per process (the GX import is slow: do it once)."""
     if not _GX:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -149,7 +149,7 @@ def run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> list[dict[str, Any]
                 type=i["type"], kwargs=dict(i["kwargs"]), meta=dict(i.get("meta", {}))
             ).to_domain_obj()
             for i in suite["expectations"]
-        ]  # built in one go: add_expectation() one by one is quadratic (~1 s for 80 expectations)
+        ]  # built in one go: add_expectation() one by one is quadratic in the suite's size
         gx_suite = state["gx"].ExpectationSuite(name=suite["name"], expectations=expectations)
         state["suites"][cache_key] = gx_suite
     batch = state["batch_definition"].get_batch(batch_parameters={"dataframe": frame})

@@ -30,7 +30,7 @@ from include.lifecycle.store import sha256_bytes
 
 def _skops_io() -> Any:
     """skops.io, imported on first use: its import walks ``sys.modules`` and, inside an Airflow task, touches
-    ~1,160 deprecated Airflow attributes, each a logged warning (~2.8 s per task, measured in bench/)."""
+    every deprecated Airflow attribute, each a logged warning (the cost is in bench/RESULTS.md)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import skops.io as sio

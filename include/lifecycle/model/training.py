@@ -229,10 +229,8 @@ def compute_threads() -> int:
 def limited_threads() -> Iterator[None]:
     """Cap OpenMP/BLAS threads while fitting or predicting.
 
-    Measured on the 2-core CI box with other work running: HistGradientBoosting fit 3.1 s and
-    predict_proba(1,000 rows) 434 ms with OpenMP's default threads, against 0.2 s and 7 ms with one
-    thread — OpenMP spin-waits collapse when cores are shared with other tasks. Airflow runs
-    several tasks per worker, so one thread per task is the safe default.
+    OpenMP spin-waits collapse when cores are shared with other tasks (numbers in bench/RESULTS.md), and
+    Airflow runs several tasks per worker, so one thread per task is the safe default.
     """
     with threadpool_limits(limits=compute_threads()):
         yield

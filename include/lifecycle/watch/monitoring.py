@@ -27,7 +27,7 @@ report with our verdict on top) and ``result.json``, and upserts the day's row o
   threshold, same expected-cost formula), so "0.71 now vs 0.84 at registration" is a like-for-like drop,
   and they cost milliseconds. A breach needs ``min_labelled_rows`` (default 100) labelled rows with both
   classes: an AUC on 20 rows is noise, not evidence.
-* **Cost**: Evidently took 83 s for 1M rows (DESIGN.md), so both frames are sampled (uniform, seeded) to
+* **Cost**: Evidently's cost grows with the rows (bench/RESULTS.md), so both frames are sampled (uniform, seeded) to
   ``sample_rows``; the result states the sampling and the PSI a pure sampling difference would produce,
   ``(bins - 1) * (1/n_current + 1/n_reference)``, to compare with the thresholds.
 
