@@ -12,7 +12,7 @@ ROLES = ("data-engineer", "data-analyst", "data-scientist", "software-engineer",
 
 
 def default_args(owner: str, retries: int = 1) -> dict[str, Any]:
-    from lifecycle_ops.notifier import on_failure_notifier
+    from lifecycle_ops.alerting import on_failure_notifier
 
     if owner not in ROLES:
         raise ValueError(f"owner {owner!r} is not a stakeholder role {ROLES}")
