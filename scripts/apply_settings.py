@@ -1,8 +1,14 @@
-"""Apply ``airflow_settings.yaml`` (Astro CLI format) to the Airflow metadata DB.
+"""Apply ``airflow_settings.yaml`` (Astro CLI format) and per-use-case defaults through Airflow's own import.
 
-Everything is validated before anything is written, and the writes happen in one DB transaction: a
-malformed entry is reported by name and nothing is half-applied. ``${VAR}`` / ``${VAR:-default}``
-placeholders are filled from the environment so that no secret lives in the file.
+Everything is validated first — the settings file and every use-case YAML — and a malformed entry is reported by
+name with nothing applied. ``${VAR}`` / ``${VAR:-default}`` placeholders are filled from the environment so that
+no secret lives in the file. Then ``airflow connections import``, ``airflow pools import`` and ``airflow variables
+import`` write it, from JSON files in a private temp dir (mode 0600, deleted afterwards, never printed).
+
+Each use-case YAML (``$LIFECYCLE_CONFIG_DIR`` or ``include/config/``) adds defaults: pools
+``lifecycle_training__<name>`` / ``lifecycle_scoring__<name>`` (``resources.training_slots`` / ``scoring_slots``,
+default 2) and variables ``approval_smes_<name>`` (``approval.assigned_smes``) and ``lifecycle_drift_<name>``
+(``"false"``). An entry written in the settings file wins; a variable already in the DB keeps its value.
 
     python scripts/apply_settings.py [airflow_settings.yaml] [--check]
 """
@@ -13,12 +19,16 @@ import argparse
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONN_KEYS = {"conn_id", "conn_type", "conn_host", "conn_schema", "conn_login", "conn_password", "conn_port",
              "conn_extra", "conn_description", "conn_uri"}
@@ -86,6 +96,8 @@ def parse_settings(text: str, env: dict[str, str] | None = None) -> dict[str, li
             raise SettingsError(f"{label}: conn_id is required")
         if not entry.get("conn_type") and not entry.get("conn_uri"):
             raise SettingsError(f"{label}: conn_type is required")
+        if entry.get("conn_uri") and "://" not in str(entry["conn_uri"]):
+            raise SettingsError(f"{label}: conn_uri must look like type://[login:password@]host[:port]/schema")
         port = entry.get("conn_port")
         if port not in (None, ""):
             try:
@@ -148,49 +160,134 @@ def parse_settings(text: str, env: dict[str, str] | None = None) -> dict[str, li
     return {"connections": conns, "pools": pools, "variables": variables}
 
 
-def apply(settings: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
-    """Upsert everything in one transaction (needs the Airflow environment of the target home)."""
-    # The metadata-DB ORM models on purpose: airflow.sdk's Connection/Variable are not ORM classes.
-    from airflow.models import Connection, Pool, Variable
-    from airflow.utils.session import create_session
+def _config_dir() -> Path:
+    return Path(os.environ.get("LIFECYCLE_CONFIG_DIR") or PROJECT_ROOT / "include" / "config")
 
-    with create_session() as session:
-        for c in settings["connections"]:
-            existing = session.query(Connection).filter(Connection.conn_id == c["conn_id"]).one_or_none()
-            if existing is not None:
-                session.delete(existing)
-                session.flush()
-            if c.get("conn_uri"):
-                conn = Connection(conn_id=c["conn_id"], uri=c["conn_uri"])
-            else:
-                conn = Connection(
-                    conn_id=c["conn_id"], conn_type=c["conn_type"], host=c.get("conn_host") or None,
-                    schema=c.get("conn_schema") or None, login=c.get("conn_login") or None,
-                    password=c.get("conn_password") or None, port=c.get("conn_port"),
-                    extra=json.dumps(c["conn_extra"]) if c["conn_extra"] else None,
-                    description=c.get("conn_description"),
-                )
-            session.add(conn)
-        for p in settings["pools"]:
-            pool = session.query(Pool).filter(Pool.pool == p["pool_name"]).one_or_none()
-            if pool is None:
-                pool = Pool(pool=p["pool_name"], include_deferred=bool(p.get("pool_include_deferred", False)))
-                session.add(pool)
-            pool.slots = p["pool_slot"]
-            pool.description = p.get("pool_description")
-        for v in settings["variables"]:
-            existing = session.query(Variable).filter(Variable.key == v["variable_name"]).one_or_none()
-            if existing is not None:
-                session.delete(existing)
-                session.flush()
-            session.add(Variable(key=v["variable_name"], val=v["variable_value"],
-                                 description=v.get("variable_description")))
-    return {k: len(v) for k, v in settings.items()}
+
+def use_case_defaults(config_dir: Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Pools and variables every *valid* use-case YAML implies, in the normalised shape of :func:`parse_settings`.
+
+    The YAMLs are validated by the same loader the DAG files use; an invalid one gets no defaults (its DAGs are
+    not built either, and the Airflow UI shows why), and is named on stderr rather than blocking the others.
+    """
+    if str(PROJECT_ROOT) not in sys.path:  # run as `python scripts/apply_settings.py`
+        sys.path.insert(0, str(PROJECT_ROOT))
+    from include.lifecycle.config import load_all
+
+    good, bad = load_all(Path(config_dir or _config_dir()))
+    for path, exc in bad.items():
+        print(f"warning: use case {path.name} is invalid, no pools or variables for it: {'; '.join(exc.problems)}",
+              file=sys.stderr)
+    pools: list[dict[str, Any]] = []
+    variables: list[dict[str, Any]] = []
+    for name, uc in sorted(good.items()):
+        source = f"default from {uc.path.name}"
+        resources = uc.section("resources")
+        for kind in ("training", "scoring"):
+            pools.append({"pool_name": f"lifecycle_{kind}__{name}", "pool_slot": int(resources[f"{kind}_slots"]),
+                          "pool_description": f"{kind} slots of use case {name} ({source})"})
+        variables.append({"variable_name": f"approval_smes_{name}",
+                          "variable_value": ",".join(uc.section("approval")["assigned_smes"]),
+                          "variable_description": f"SMEs who may approve {name} models ({source})"})
+        variables.append({"variable_name": f"lifecycle_drift_{name}", "variable_value": "false",
+                          "variable_description": f"replay the drift scenario of {name} ({source})"})
+    return {"pools": pools, "variables": variables}
+
+
+def without_explicit(defaults: dict[str, list[dict[str, Any]]],
+                     settings: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The defaults the settings file does not set itself (an entry written there wins)."""
+    pools = {p["pool_name"] for p in settings["pools"]}
+    variables = {v["variable_name"] for v in settings["variables"]}
+    return {"pools": [p for p in defaults["pools"] if p["pool_name"] not in pools],
+            "variables": [v for v in defaults["variables"] if v["variable_name"] not in variables]}
+
+
+def _connection(c: dict[str, Any]) -> Any:
+    """One entry of ``airflow connections import``'s JSON (a URI string, or the connection's fields)."""
+    if c.get("conn_uri"):
+        return c["conn_uri"]
+    out: dict[str, Any] = {"conn_type": c["conn_type"]}
+    for key in ("host", "schema", "login", "password", "port", "description"):
+        if c.get(f"conn_{key}") not in (None, ""):
+            out[key] = c[f"conn_{key}"]
+    if c["conn_extra"]:
+        out["extra"] = json.dumps(c["conn_extra"])
+    return out
+
+
+def _variables(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {v["variable_name"]: ({"value": v["variable_value"], "description": v["variable_description"]}
+                                 if v.get("variable_description") else v["variable_value"]) for v in entries}
+
+
+def import_files(settings: dict[str, list[dict[str, Any]]],
+                 defaults: dict[str, list[dict[str, Any]]]) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """``(file name, JSON content, airflow CLI args)`` per import, in the order they run; empty ones left out."""
+    pools = settings["pools"] + defaults["pools"]
+    steps = [
+        ("connections.json", {c["conn_id"]: _connection(c) for c in settings["connections"]},
+         ["connections", "import", "{file}", "--overwrite"]),
+        ("pools.json", {p["pool_name"]: {"slots": p["pool_slot"], "description": p.get("pool_description") or "",
+                                         "include_deferred": bool(p.get("pool_include_deferred", False))}
+                        for p in pools},
+         ["pools", "import", "{file}"]),
+        ("variables.json", _variables(settings["variables"]),
+         ["variables", "import", "{file}", "--action-on-existing-key", "overwrite"]),
+        ("variable-defaults.json", _variables(defaults["variables"]),
+         ["variables", "import", "{file}", "--action-on-existing-key", "skip"]),
+    ]
+    return [step for step in steps if step[1]]
+
+
+def _secrets(settings: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Values that must not reach the terminal even inside an error message of the airflow CLI."""
+    values = [str(c.get(k)) for c in settings["connections"] for k in ("conn_password", "conn_uri") if c.get(k)]
+    values += [str(v) for c in settings["connections"] for v in c["conn_extra"].values()]
+    values += [str(v["variable_value"]) for v in settings["variables"]]
+    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def _airflow() -> str:
+    beside = Path(sys.executable).with_name("airflow")
+    return str(beside) if beside.exists() else (shutil.which("airflow") or "airflow")
+
+
+def apply(settings: dict[str, list[dict[str, Any]]], defaults: dict[str, list[dict[str, Any]]]) -> None:
+    """Run the imports (needs the Airflow environment of the target home); raise SettingsError on a failure.
+
+    Each ``airflow ... import`` commits on its own; everything was validated before, so a failure here is the
+    DB or the CLI, and the message says which step failed and that the earlier steps were applied.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="lifecycle-settings-"))  # 0700, only this user can list it
+    done: list[str] = []
+    try:
+        for name, content, args in import_files(settings, defaults):
+            path = workdir / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(content, fh)
+            cmd = [_airflow(), *[str(path) if a == "{file}" else a for a in args]]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+            output = proc.stdout + proc.stderr
+            if proc.returncode != 0 or "Could not import" in output or "failed to be updated" in output:
+                for secret in _secrets(settings):
+                    output = output.replace(secret, "***")
+                tail = "\n".join(output.strip().splitlines()[-8:])
+                applied = f"; already applied: {', '.join(done)}" if done else "; nothing was applied"
+                raise SettingsError(f"`airflow {' '.join(args[:2])}` failed ({proc.returncode}){applied}:\n{tail}")
+            done.append(" ".join(args[:2]))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _counts(entries: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    return {k: len(v) for k, v in entries.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("file", nargs="?", default=str(Path(__file__).resolve().parents[1] / "airflow_settings.yaml"))
+    parser.add_argument("file", nargs="?", default=str(PROJECT_ROOT / "airflow_settings.yaml"))
     parser.add_argument("--check", action="store_true", help="validate only, write nothing")
     args = parser.parse_args(argv)
     path = Path(args.file)
@@ -199,15 +296,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         settings = parse_settings(path.read_text(encoding="utf-8"))
+        defaults = without_explicit(use_case_defaults(), settings)
     except SettingsError as exc:
         print(f"error: {path.name}: {exc} (nothing was applied)", file=sys.stderr)
         return 2
+    counts, extra = _counts(settings), _counts(defaults)
     if args.check:
-        print(f"{path.name}: ok " + json.dumps({k: len(v) for k, v in settings.items()}))
+        print(f"{path.name}: ok " + json.dumps(counts) + " use-case defaults " + json.dumps(extra))
         return 0
-    counts = apply(settings)
+    try:
+        apply(settings, defaults)
+    except SettingsError as exc:
+        print(f"error: {path.name}: {exc}", file=sys.stderr)
+        return 1
     print(f"applied {path.name}: {counts['connections']} connections, {counts['pools']} pools, "
-          f"{counts['variables']} variables")
+          f"{counts['variables']} variables; use-case defaults: {extra['pools']} pools, {extra['variables']} "
+          f"variables (variables already set were kept)")
     return 0
 
 

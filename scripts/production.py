@@ -3,7 +3,7 @@
     make run MODE=production      # or LIFECYCLE_MODE=production python scripts/lifecycle_platform.py start
     make stop MODE=production
 
-The same :class:`~scripts.lifecycle_platform.Platform` machinery as the embedded mode (pid files, process
+The same :class:`~scripts.platform_core.Platform` machinery as the embedded mode (pid files, process
 groups, ``wait_ready``) runs more components: ``celery-worker-1..N`` beside the API server, scheduler, DAG
 processor and triggerer. What differs is the environment, built here once so that the local run, the
 integration test and ``deploy/docker-compose.yaml`` (checked by ``tests/dags/test_deploy_consistency.py``)
@@ -23,36 +23,26 @@ it imports nothing heavy at module level.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# `python scripts/lifecycle_platform.py start --mode production` runs that file as __main__ and then imports
-# this module; without this line `scripts.lifecycle_platform` would be loaded a second time, and its
-# PlatformError would be a different class from the one main() catches (a traceback instead of a message).
-_main = sys.modules.get("__main__")
-if Path(getattr(_main, "__file__", None) or "-").resolve() == Path(__file__).resolve().with_name("lifecycle_platform.py"):
-    sys.modules.setdefault("scripts.lifecycle_platform", _main)  # type: ignore[arg-type]
-
-from scripts.lifecycle_platform import (  # noqa: E402 - after the alias above
+from scripts.local_s3 import MOTO_CREDENTIALS, MotoServer, ensure_bucket, s3_client
+from scripts.platform_core import (
     EMBEDDED_COMPONENTS,
     VENV_BIN,
     Platform,
     PlatformError,
-    _live,
-    _process_tree,
-    free_port,
+    live_pids,
     pid_alive,
     port_in_use,
+    signal_tree,
 )
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_lifecycle"
@@ -60,9 +50,10 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_BUCKET = "lifecycle-artifacts"
 DEFAULT_PREFIX = "lifecycle"
 DEFAULT_WORKER_CONCURRENCY = "2"
-# moto accepts any credentials; real stores take them from the environment (never from a file in git).
-MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "moto-access-key", "AWS_SECRET_ACCESS_KEY": "moto-secret-key"}
 HOSTNAME_CALLABLE = "scripts.production.worker_hostname"
+# Re-exported for the tests and benchmarks that drive production mode.
+__all__ = ["MOTO_CREDENTIALS", "MotoServer", "ProductionPlatform", "create_database", "drop_database", "ensure_bucket",
+           "flush_redis", "free_redis_db", "pg_url", "production_platform", "redis_url", "s3_client", "worker_hostname"]
 
 
 @functools.cache
@@ -195,130 +186,6 @@ def free_redis_db(candidates: range = range(15, 0, -1)) -> int:
     raise PlatformError("no empty Redis DB number left; flush one or use another Redis")
 
 
-# -- S3 ----------------------------------------------------------------------------------------------------
-def s3_client(endpoint_url: str | None, **credentials: str):
-    import boto3
-
-    creds = {k.lower(): v for k, v in (credentials or {}).items() if v}
-    return boto3.client("s3", endpoint_url=endpoint_url or None,
-                        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), **creds)
-
-
-def ensure_bucket(endpoint_url: str | None, bucket: str, **credentials: str) -> bool:
-    """Create ``bucket`` unless it exists; return True if created."""
-    from botocore.exceptions import ClientError
-
-    client = s3_client(endpoint_url, **credentials)
-    try:
-        client.head_bucket(Bucket=bucket)
-        return False
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-            raise
-    client.create_bucket(Bucket=bucket)
-    return True
-
-
-@dataclass
-class MotoServer:
-    """moto's S3-compatible HTTP server as a subprocess in its own process group, tracked by a pid file."""
-
-    run_dir: Path
-    port: int | None = None
-    host: str = "127.0.0.1"
-    proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.run_dir = Path(self.run_dir)
-        state = self._state()
-        if self.port is None and state:
-            self.port = int(state["port"])
-
-    @property
-    def pid_file(self) -> Path:
-        return self.run_dir / "moto.pid"
-
-    @property
-    def state_file(self) -> Path:
-        return self.run_dir / "moto.json"
-
-    @property
-    def endpoint(self) -> str:
-        if self.port is None:
-            raise PlatformError("moto server has no port yet; start it first")
-        return f"http://{self.host}:{self.port}"
-
-    def _state(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.state_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if pid_alive(pid) else None
-
-    def start(self, timeout: float = 30) -> MotoServer:
-        """Start it (or adopt the one this run dir already runs) and wait until it answers S3 calls."""
-        if self.pid() is not None and self.port is not None and port_in_use(self.port, self.host):
-            return self
-        self.port = self.port or free_port()
-        if port_in_use(self.port, self.host):
-            raise PlatformError(f"port {self.port} for the local S3 server is already in use")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.run_dir / "moto.log", "ab")  # noqa: SIM115 - handed to the child
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        self.proc = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", self.host, "-p", str(self.port)],
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, env=env)
-        log.close()
-        self.pid_file.write_text(str(self.proc.pid))
-        self.state_file.write_text(json.dumps({"port": self.port, "pid": self.proc.pid}))
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                tail = (self.run_dir / "moto.log").read_text(errors="replace")[-1500:]
-                raise PlatformError(f"moto_server exited ({self.proc.returncode}):\n{tail}")
-            if port_in_use(self.port, self.host):
-                with contextlib.suppress(Exception):
-                    s3_client(self.endpoint, **MOTO_CREDENTIALS).list_buckets()
-                    return self
-            time.sleep(0.2)
-        self.stop()
-        raise PlatformError(f"moto_server did not answer on {self.endpoint} within {timeout:.0f}s")
-
-    def stop(self, deadline: float = 10) -> bool:
-        """Stop the process group (TERM, deadline, KILL); True if something was running."""
-        pid = self.pid()
-        if pid is None and self.proc is not None and self.proc.poll() is None:
-            pid = self.proc.pid
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            self.state_file.unlink(missing_ok=True)
-            return False
-        targets = _process_tree({pid})
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
-        end = time.monotonic() + deadline
-        while time.monotonic() < end and _live(targets):
-            time.sleep(0.2)
-        for left in _live(targets):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(left, signal.SIGKILL)
-        if self.proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=5)
-        else:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-        self.pid_file.unlink(missing_ok=True)
-        self.state_file.unlink(missing_ok=True)
-        return True
-
-
 # -- the platform ---------------------------------------------------------------------------------------------
 @dataclass
 class ProductionPlatform(Platform):
@@ -439,14 +306,9 @@ class ProductionPlatform(Platform):
             pid = int(self._pid_file(component).read_text().strip())
         except (OSError, ValueError) as exc:
             raise PlatformError(f"{component} has no pid file in {self.run_dir}") from exc
-        targets = _process_tree({pid})
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
-        for target in targets:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(target, sig)
+        targets = signal_tree({pid}, sig)
         end = time.monotonic() + 10
-        while time.monotonic() < end and _live(targets):
+        while time.monotonic() < end and live_pids(targets):
             time.sleep(0.1)
         pid_alive(pid)  # reaps it if it is our child
         return targets

@@ -1,13 +1,14 @@
 """Alert messages for the ML lifecycle: what happened, to which DAG run and partition, and where to look.
 
-Pure message building (no Airflow, no network): the notifier in ``plugins/lifecycle_ops`` sends what these
-functions render. Everything rendered passes through :func:`redact`, because alerts travel to mailboxes and chat
+Pure message building (no Airflow, no network): ``plugins/lifecycle_ops/alerting.py`` sends what these
+functions render and records each sent alert under :func:`sent_alert_key`. Everything rendered passes through :func:`redact`, because alerts travel to mailboxes and chat
 channels that are far less protected than the connection store the secrets came from.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ KINDS: tuple[str, ...] = (
 )
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
-# A sensible severity per kind, so callers only override when they know better.
+# A sensible severity per kind, so callers only override when they know better. A refused promotion fails the
+# run and means the evidence changed after the SME looked: critical, like a performance breach.
 DEFAULT_SEVERITY: dict[str, str] = {
     "task_failed": "critical",
     "batch_quarantined": "warning",
@@ -38,7 +40,7 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "approved": "info",
     "rejected": "warning",
     "promoted": "info",
-    "promotion_refused": "warning",
+    "promotion_refused": "critical",
     "rolled_back": "warning",
     "retrain_requested": "info",
 }
@@ -306,6 +308,25 @@ def render_text(alert: Alert) -> str:
     else:
         lines.append("  (no report link was attached to this alert)")
     return redact("\n".join(lines)) + "\n"
+
+
+def render_html(alert: Alert) -> str:
+    """HTML e-mail body (the smtp provider sends HTML): the plain-text body, escaped, in a ``<pre>`` block."""
+    return (
+        '<html><body><pre style="font-family: monospace; white-space: pre-wrap">'
+        f"{html.escape(render_text(alert), quote=False)}</pre></body></html>"
+    )
+
+
+def sent_alert_key(at: dt.datetime, alert_id: str) -> str:
+    """Store key of the record of one sent alert: ``alerts/sent/<YYYY-MM-DD>/<timestamp>-<id>.json`` (UTC).
+
+    The timestamp leads the file name so a listing sorts by time; it has no ``:`` so it is a valid S3 key and file.
+    """
+    if at.tzinfo is not None:
+        at = at.astimezone(dt.UTC)
+    safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", str(alert_id))
+    return f"alerts/sent/{at:%Y-%m-%d}/{at:%Y%m%dT%H%M%S.%f}Z-{safe_id}.json"
 
 
 def _mrkdwn_escape(text: str) -> str:

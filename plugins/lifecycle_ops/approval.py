@@ -145,7 +145,7 @@ class SMEApprovalOperator(ApprovalOperator):
 
         from include.lifecycle.alerts import Alert
         from include.lifecycle.model.registry import registry_for
-        from lifecycle_ops.notifier import send_alert
+        from lifecycle_ops.alerting import send_alert
         from lifecycle_ops.runtime import artifact_store, use_case
 
         uc = use_case(self.use_case_name)
@@ -189,7 +189,7 @@ class SMEApprovalOperator(ApprovalOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from include.lifecycle.alerts import Alert
         from include.lifecycle.model.registry import registry_for
-        from lifecycle_ops.notifier import send_alert
+        from lifecycle_ops.alerting import send_alert
         from lifecycle_ops.runtime import artifact_store, use_case
 
         uc = use_case(self.use_case_name)
@@ -246,7 +246,7 @@ def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[
     from include.lifecycle.alerts import Alert
     from include.lifecycle.model.registry import IntegrityError, registry_for
     from include.lifecycle.store import ConflictError, StoreError
-    from lifecycle_ops.notifier import send_alert
+    from lifecycle_ops.alerting import send_alert
     from lifecycle_ops.runtime import artifact_store, use_case
 
     uc = use_case(use_case_name)

@@ -8,7 +8,6 @@ so a use case is never half-registered while every other use case keeps loading.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,13 @@ from typing import Any
 from airflow.sdk import Asset
 
 from include.lifecycle.config import ConfigError, UseCase, load_all
+from lifecycle_ops.runtime import config_dir
 
 # Stakeholder roles, used as DAG owners (the integrity tests check every DAG names one).
 ROLES = ("data-engineer", "data-analyst", "data-scientist", "software-engineer", "devops", "sme")
 SEPARATOR = "__"  # <use case>__<stage>; use-case names may not contain it (schema.NAME_RE)
 STAGES = ("data_acquisition", "feature_engineering", "model_training", "model_rollback", "batch_scoring",
           "scoring_catchup", "model_monitoring")
-
-
-def config_dir() -> Path | None:
-    value = os.environ.get("LIFECYCLE_CONFIG_DIR")
-    return Path(value) if value else None
 
 
 def use_cases() -> list[UseCase]:
@@ -49,7 +44,7 @@ def tags(uc: UseCase, *stages: str) -> list[str]:
 
 
 def default_args(owner: str, retries: int = 1) -> dict[str, Any]:
-    from lifecycle_ops.notifier import on_failure_notifier
+    from lifecycle_ops.alerting import on_failure_notifier
 
     if owner not in ROLES:
         raise ValueError(f"owner {owner!r} is not a stakeholder role {ROLES}")

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 AWS_CONN_ID = os.environ.get("LIFECYCLE_AWS_CONN_ID", "aws_default")
+
+
+def config_dir() -> Path | None:
+    """The deployment's use-case folder (``$LIFECYCLE_CONFIG_DIR``), None for the bundled ``include/config``."""
+    value = os.environ.get("LIFECYCLE_CONFIG_DIR")
+    return Path(value) if value else None
 
 
 def s3_client_kwargs(conn_id: str = AWS_CONN_ID) -> dict[str, Any]:
@@ -41,7 +48,6 @@ def artifact_store(root: str | None = None):  # -> ArtifactStore
 def use_case(name: str):  # -> UseCase
     """The use case a generated DAG was built for, validated again in the task (the YAML may have changed)."""
     from include.lifecycle.config import load_use_case
-    from lifecycle_ops.factory import config_dir
 
     return load_use_case(name, config_dir())
 

@@ -12,13 +12,16 @@ import pytest
 
 from include.lifecycle.alerts import (
     DEFAULT_SEVERITY,
+    KIND_TITLES,
     KINDS,
     Alert,
     redact,
     redact_mapping,
+    render_html,
     render_slack,
     render_subject,
     render_text,
+    sent_alert_key,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,10 +49,13 @@ def _alert(**overrides) -> Alert:
 
 
 def test_every_kind_has_a_default_severity_and_builds() -> None:
+    assert set(DEFAULT_SEVERITY) == set(KINDS) == set(KIND_TITLES)
     for kind in KINDS:
         alert = Alert.make(kind, "something happened", dag_id="d")
         assert alert.severity == DEFAULT_SEVERITY[kind]
     assert Alert.make("task_failed", "x", dag_id="d").severity == "critical"
+    assert DEFAULT_SEVERITY["performance_breach"] == "critical"
+    assert DEFAULT_SEVERITY["promotion_refused"] == "critical"  # it fails the run: the evidence changed
     assert Alert.make("drift_detected", "x", dag_id="d", severity="critical").severity == "critical"
 
 
@@ -114,6 +120,24 @@ def test_text_body_is_honest_about_missing_partition_and_links() -> None:
     body = render_text(_alert(partition=None, links={}))
     assert "Partition:  none (not tied to a partition)" in body
     assert "no report link was attached" in body
+
+
+def test_html_body_is_the_text_body_escaped() -> None:
+    alert = _alert(summary="score < 0.7 & <script>alert(1)</script>")
+    body = render_html(alert)
+    assert "<script>" not in body and "score &lt; 0.7 &amp; &lt;script&gt;" in body
+    import html
+
+    assert html.unescape(body.split(">", 3)[3].rsplit("</pre>", 1)[0]) == render_text(alert)
+
+
+def test_sent_alert_key_sorts_by_time_and_is_a_safe_key() -> None:
+    at = dt.datetime(2024, 3, 5, 23, 59, 58, 123456, tzinfo=dt.UTC)
+    assert sent_alert_key(at, "abc123") == "alerts/sent/2024-03-05/20240305T235958.123456Z-abc123.json"
+    later = sent_alert_key(at + dt.timedelta(seconds=3), "000")
+    assert later.startswith("alerts/sent/2024-03-06/") and ":" not in later
+    tz = dt.timezone(dt.timedelta(hours=2))
+    assert sent_alert_key(dt.datetime(2024, 3, 6, 1, 0, tzinfo=tz), "x/../y").endswith("2024-03-05/20240305T230000.000000Z-x____y.json")
 
 
 def test_slack_payload_shape() -> None:
@@ -226,3 +250,52 @@ def test_alerts_module_does_not_import_airflow() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------------------------------ from a task context
+
+
+def _context(**overrides) -> dict:
+    from types import SimpleNamespace
+
+    ti = SimpleNamespace(dag_id="model_monitoring", run_id="scheduled__2024-03-05T06:00:00+00:00", task_id="monitor",
+                         try_number=1, log_url="http://localhost:8080/dags/model_monitoring/runs/r/tasks/monitor")
+    base = {"ti": ti, "run_id": ti.run_id, "params": {"use_case": "churn"},
+            "dag_run": SimpleNamespace(conf={}, run_id=ti.run_id, dag_id=ti.dag_id),
+            "data_interval_start": dt.datetime(2024, 3, 5, 6, tzinfo=dt.UTC)}
+    base.update(overrides)
+    return base
+
+
+def test_alert_from_context_fills_run_partition_links_and_default_severity() -> None:
+    from lifecycle_ops.alerting import alert_from_context
+
+    alert = alert_from_context(_context(), "performance_breach", "roc_auc 0.61 < 0.70")
+    assert alert.severity == "critical" and alert.use_case == "churn"
+    assert (alert.dag_id, alert.task_id, alert.partition) == ("model_monitoring", "monitor", dt.date(2024, 3, 5))
+    assert set(alert.links) == {"task log", "dag run"}
+    assert alert_from_context(_context(), "drift_detected", "x", severity="critical").severity == "critical"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "partition", "expected"),
+    [
+        ({"params": {"partition_date": "2024-02-01"}}, None, dt.date(2024, 2, 1)),
+        ({"partition_key": "not-a-date", "data_interval_start": None}, None, None),
+        ({"partition_key": "2024-01-09", "data_interval_start": None}, None, dt.date(2024, 1, 9)),
+        ({}, "2024-04-30", dt.date(2024, 4, 30)),
+    ],
+    ids=["param", "odd-partition-key", "date-partition-key", "explicit"],
+)
+def test_alert_partition_comes_from_the_context_unless_given(overrides, partition, expected) -> None:
+    from lifecycle_ops.alerting import alert_from_context
+
+    assert alert_from_context(_context(**overrides), "drift_detected", "x", partition=partition).partition == expected
+
+
+def test_notify_never_raises_on_a_bad_alert(caplog) -> None:
+    from lifecycle_ops.alerting import notify
+
+    result = notify(_context(), "model_exploded", "x")
+    assert result == {c: "failed: could not build alert (ValueError)" for c in ("email", "webhook")}
+    assert any("ALERT NOT BUILT" in r.getMessage() for r in caplog.records)

@@ -35,7 +35,7 @@ def acquire(context: dict[str, Any], name: str) -> dict[str, Any]:
 def validate(context: dict[str, Any], name: str) -> dict[str, Any]:
     """Great Expectations gate; quarantines with reasons and alerts on every quarantined or rejected batch."""
     from include.lifecycle.data import validation
-    from lifecycle_ops.notifier import notify
+    from lifecycle_ops.alerting import notify
 
     uc = use_case(name)
     store = artifact_store()
@@ -67,7 +67,7 @@ def validation_report(uc: Any, day: Any) -> str:
 def ingest_labels(context: dict[str, Any], name: str) -> dict[str, Any]:
     """Labels delivered that day; any quarantined label row alerts (all of them rejected: critical)."""
     from include.lifecycle.data import acquisition
-    from lifecycle_ops.notifier import notify
+    from lifecycle_ops.alerting import notify
 
     uc = use_case(name)
     store = artifact_store()

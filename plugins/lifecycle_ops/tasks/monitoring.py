@@ -12,7 +12,7 @@ def monitor(context: dict[str, Any], name: str) -> dict[str, Any]:
 
     from include.lifecycle.serve import scoring
     from include.lifecycle.watch import monitoring
-    from lifecycle_ops.notifier import notify
+    from lifecycle_ops.alerting import notify
 
     uc = use_case(name)
     store = artifact_store()
@@ -53,7 +53,7 @@ def request_retrain(context: dict[str, Any], name: str, decision: dict[str, Any]
     """Record the request (an event on ``retrain-requested/<uc>``) and hand training its run conf; skip on no."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from lifecycle_ops.notifier import notify
+    from lifecycle_ops.alerting import notify
 
     if not decision["retrain"]:
         raise AirflowSkipException("retraining not requested: " + "; ".join(decision["reasons"]))
