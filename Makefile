@@ -7,7 +7,7 @@ PYTHON := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
 .PHONY: help setup run stop status test test-unit test-e2e test-production lint lock bench bench-quick clean \
-	usecase-init usecase-check usecase-suite usecase-list
+	usecase-init usecase-check usecase-suite usecase-list settings
 
 help:
 	@echo "make run     start the lifecycle platform (Airflow UI on http://127.0.0.1:$(PORT))"
@@ -27,6 +27,9 @@ run: setup
 
 stop:
 	@$(PYTHON) scripts/lifecycle_platform.py stop --port $(PORT) --mode $(MODE)
+
+settings:
+	@$(PYTHON) scripts/lifecycle_platform.py settings --port $(PORT) --mode $(MODE)
 
 status:
 	@$(PYTHON) scripts/lifecycle_platform.py status --port $(PORT) --mode $(MODE)

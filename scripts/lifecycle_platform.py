@@ -55,7 +55,7 @@ def platform_from_env(port: int | None = None, mode: str | None = None) -> Platf
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the lifecycle platform")
-    parser.add_argument("command", choices=["start", "stop", "status", "env"])
+    parser.add_argument("command", choices=["start", "stop", "status", "env", "settings"])
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--mode", choices=["embedded", "production"], default=None)
     args = parser.parse_args(argv)
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             if port_in_use(platform.port):
                 print(f"warning: port {platform.port} is still in use by another program", file=sys.stderr)
                 return 1
+        elif args.command == "settings":
+            # Re-apply airflow_settings.yaml and every use case's pools/Variables (a new YAML on a running platform).
+            platform.prepare()
         elif args.command == "status":
             alive = platform.running()
             for component in platform.components:
