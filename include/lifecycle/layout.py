@@ -121,6 +121,15 @@ def labels_quarantine_prefix(uc: Any, day: date | str) -> str:
     return f"quarantine/{_n(uc)}/labels/date={day_str(day)}"
 
 
+def labels_quarantine_rows_key(uc: Any, day: date | str) -> str:
+    return f"{labels_quarantine_prefix(uc, day)}/rows.parquet"
+
+
+def labels_quarantine_bytes_key(uc: Any, day: date | str) -> str:
+    """An unreadable labels delivery, verbatim."""
+    return f"{labels_quarantine_prefix(uc, day)}/labels.csv"
+
+
 def profile_key(uc: Any, day: date | str) -> str:
     """The exploratory profile (EDA) of an accepted partition."""
     return f"{_partition('profiles', uc, day)}/profile.html"

@@ -15,8 +15,16 @@ import pandas as pd
 
 from include.lifecycle.config import UseCase
 from include.lifecycle.data.csvparse import CsvUnreadableError, parse_csv_bytes
+from include.lifecycle.data.decide import internal_column
 from include.lifecycle.data.sources import BatchMissingError, Source
-from include.lifecycle.layout import as_date, incoming_batch_key, labels_key, labels_quarantine_prefix
+from include.lifecycle.layout import (
+    as_date,
+    incoming_batch_key,
+    labels_key,
+    labels_quarantine_bytes_key,
+    labels_quarantine_prefix,
+    labels_quarantine_rows_key,
+)
 from include.lifecycle.store import ArtifactStore, sha256_bytes
 
 log = logging.getLogger(__name__)
@@ -63,7 +71,7 @@ def ingest_labels(store: ArtifactStore, uc: UseCase, day: date | str, source: So
     try:
         parsed = parse_csv_bytes(data)
     except CsvUnreadableError as exc:
-        store.write_bytes(f"{q_prefix}/labels.csv", data)
+        store.write_bytes(labels_quarantine_bytes_key(uc, d), data)
         log.warning("use case %s, labels of %s unreadable: %s", uc.name, d, exc.reason)
         return {**base, "rows": 0, "received": exc.received, "quarantined": exc.received, "reasons": [exc.reason]}
 
@@ -101,12 +109,14 @@ def ingest_labels(store: ArtifactStore, uc: UseCase, day: date | str, source: So
         labels = raw.iloc[good][[id_col, target]].reset_index(drop=True)
         labels[id_col] = labels[id_col].astype(str)
         labels[target] = labels[target].map(lambda v: allowed[str(v)])
+    line_col, reasons_col = internal_column("_line", parsed.header), internal_column("_reasons", parsed.header)
     bad_rows = [
-        {"_line": parsed.lines[i], **{c: raw.iat[i, j] for j, c in enumerate(raw.columns)}, "_reasons": "; ".join(r)}
+        {line_col: parsed.lines[i], **{c: raw.iat[i, j] for j, c in enumerate(raw.columns)},
+         reasons_col: "; ".join(r)}
         for i, r in enumerate(reasons)
         if r
     ] + [
-        {"_line": line, "_reasons": f"line {line}: {len(rec)} fields, the header has {len(parsed.header)}"}
+        {line_col: line, reasons_col: f"line {line}: {len(rec)} fields, the header has {len(parsed.header)}"}
         for line, rec in parsed.malformed
     ]
     result = {
@@ -119,10 +129,10 @@ def ingest_labels(store: ArtifactStore, uc: UseCase, day: date | str, source: So
         frame = pd.DataFrame(bad_rows)
         frame = frame.astype(object).where(frame.notna(), None)
         for col in frame.columns:
-            if col != "_line":
+            if col != line_col:
                 frame[col] = frame[col].map(lambda v: v if v is None else str(v))
-        frame["_line"] = frame["_line"].astype("int64")
-        store.write_frame(f"{q_prefix}/rows.parquet", frame.sort_values("_line").reset_index(drop=True))
+        frame[line_col] = frame[line_col].astype("int64")
+        store.write_frame(labels_quarantine_rows_key(uc, d), frame.sort_values(line_col).reset_index(drop=True))
     result["rows"] = 0 if labels is None else len(labels)
     if labels is not None and len(labels):
         result["sha256"] = store.write_frame(out_key, labels)

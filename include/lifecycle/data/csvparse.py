@@ -19,6 +19,11 @@ import pandas as pd
 from include.lifecycle.config import UseCase
 
 NA_TOKENS = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
+# A field longer than this is quarantined with its row (a runaway cell), never a reason to reject the batch;
+# the csv module's own limit is raised well above it so that such a row can still be read and reported.
+MAX_FIELD_CHARS = 10_000
+csv.field_size_limit(64 * 1024 * 1024)
+DELIMITERS = (";", "\t", "|", ":")
 _TRUE = frozenset({"1", "1.0", "true", "yes", "y", "t"})
 _FALSE = frozenset({"0", "0.0", "false", "no", "n", "f"})
 
@@ -43,6 +48,9 @@ class ParsedCsv:
     malformed: list[tuple[int, list[str]]] = field(default_factory=list)  # (line, fields) of wrong width
     truncated_line: int | None = None  # last record cut short and no final line break
     compressed: bool = False
+    trimmed: int = 0  # values that carried stray whitespace (trimmed: it is never meaningful in the contract)
+    oversized: dict[int, str] = field(default_factory=dict)  # frame position -> reason (a field too long)
+    delimiter_hint: str | None = None  # the separator the header seems to use instead of ","
 
     @property
     def received(self) -> int:
@@ -77,8 +85,14 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        hint = ""
+        try:
+            raw.decode("cp1252")
+            hint = " (it reads as Windows-1252 / Latin-1 text: the source should export UTF-8)"
+        except UnicodeDecodeError:
+            pass
         raise CsvUnreadableError(
-            f"unreadable: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}); the source must send UTF-8",
+            f"unreadable: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}){hint or '; the source must send UTF-8'}",
             _data_lines(raw),
         ) from exc
     text = text.removeprefix("\ufeff")
@@ -116,8 +130,29 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
     if malformed and malformed[-1][0] == records[-1][0] and not text.endswith(("\n", "\r")):
         truncated = malformed[-1][0]
     frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header, dtype=object)
+    trimmed = 0
+    oversized: dict[int, str] = {}
+    for col in frame.columns:
+        values = frame[col]
+        stripped = values.str.strip()
+        trimmed += int((stripped != values).sum())
+        lengths = stripped.str.len()
+        for pos in np.flatnonzero((lengths > MAX_FIELD_CHARS).to_numpy()):
+            oversized[int(pos)] = (f"{col}: field of {int(lengths.iat[pos])} characters exceeds "
+                                   f"the {MAX_FIELD_CHARS}-character limit")
+        frame[col] = stripped
     frame = frame.mask(frame.isin(NA_TOKENS))
-    return ParsedCsv(header, frame, lines, malformed, truncated, compressed)
+    return ParsedCsv(header, frame, lines, malformed, truncated, compressed, trimmed, oversized,
+                     _delimiter_hint(header))
+
+
+def _delimiter_hint(header: list[str]) -> str | None:
+    """A one-column header holding another separator (``a;b;c``) means the file is not comma-separated."""
+    if len(header) != 1:
+        return None
+    counts = {d: header[0].count(d) for d in DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else None
 
 
 def _strings(series: pd.Series) -> pd.Series:

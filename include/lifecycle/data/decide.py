@@ -64,8 +64,12 @@ def _row_reason(item: dict[str, Any], value: Any) -> tuple[str, str]:
     return f"{col}: failed {item['expectation']}", f"{col}: {_fmt(value)} failed {item['expectation']}"
 
 
-def _batch_reason(item: dict[str, Any], uc: UseCase, n_rows: int) -> str | None:
+def _batch_reason(item: dict[str, Any], uc: UseCase, n_rows: int, parsed: ParsedCsv | None = None) -> str | None:
     col, check, res, kw = item["column"], item["check"], item["result"], item["kwargs"]
+    if check == "schema" and parsed is not None and parsed.delimiter_hint:
+        return (f"schema: the header is one column {parsed.header[0][:80]!r}: the file seems to be separated by "
+                f"{parsed.delimiter_hint!r}, not by commas (the contract expects {1 + len(uc.columns)} "
+                "comma-separated columns)")
     if check == "schema":
         mismatched = (res.get("details") or {}).get("mismatched") or {}
         parts = []
@@ -130,6 +134,9 @@ def validate_bytes(uc: UseCase, data: bytes) -> Outcome:
 
     if n == 0 and not parsed.malformed:
         batch_reasons.append("header only: the file has a header but no data rows")
+    for pos, reason in parsed.oversized.items():
+        row_reasons[pos].append(reason)
+        note("oversized field (a runaway cell: unbalanced quote or a blob)", reason.split(":", 1)[0])
     if parsed.truncated_line is not None:
         batch_reasons.append(
             f"truncated file: the last record (line {parsed.truncated_line}) is incomplete and has no line break"
@@ -177,7 +184,7 @@ def validate_bytes(uc: UseCase, data: bytes) -> Outcome:
             continue
         if col in wrong_type and item["check"] in ("null_rate", "type"):
             continue
-        reason = _batch_reason(item, uc, n)
+        reason = _batch_reason(item, uc, n, parsed)
         if reason:
             batch_reasons.append(reason)
     for item in results:  # an entirely null column is a batch problem, whatever its nullable share
@@ -219,28 +226,45 @@ def validate_bytes(uc: UseCase, data: bytes) -> Outcome:
         "header": parsed.header,
         "malformed_records": len(parsed.malformed),
         "truncated_line": parsed.truncated_line,
+        "trimmed_values": parsed.trimmed,
         "suite": suite_info,
+        "notes": ([f"{parsed.trimmed} value(s) carried stray whitespace (e.g. a space after each comma): "
+                   "trimmed before validation"] if parsed.trimmed else []),
     }
     return Outcome(status, parsed.received, accepted, quarantined, batch_reasons, summary, results, parse_info)
+
+
+def internal_column(base: str, header: list[str]) -> str:
+    """A quarantine bookkeeping column (``_line``, ``_reasons``) that no source column can collide with."""
+    name = base
+    while name in header:
+        name = "_" + name
+    return name
 
 
 def _quarantine_rows(
     parsed: ParsedCsv, positions: list[int], row_reasons: dict[int, list[str]], batch_reasons: list[str]
 ) -> pd.DataFrame:
+    """The quarantined records as received (strings), plus their CSV line and reasons.
+
+    The two bookkeeping columns are named so that they never collide with a source column (a batch may carry
+    its own ``_line``); the names are in the frame's ``attrs`` and in ``reasons.json``.
+    """
     header = parsed.header
+    line_col, reasons_col = internal_column("_line", header), internal_column("_reasons", header)
     frame = parsed.frame.iloc[positions].copy()
-    frame.insert(0, "_line", [parsed.lines[p] for p in positions])
-    frame["_reasons"] = ["; ".join([*batch_reasons, *row_reasons.get(p, [])]) for p in positions]
+    frame.insert(0, line_col, [parsed.lines[p] for p in positions])
+    frame[reasons_col] = ["; ".join([*batch_reasons, *row_reasons.get(p, [])]) for p in positions]
     extra = []
     for line, record in parsed.malformed:
         values = (record + [None] * len(header))[: len(header)]
-        extra.append({"_line": line, **dict(zip(header, values, strict=True)),
-                      "_reasons": "; ".join([*batch_reasons, *row_reasons[-line]])})  # fmt: skip
+        extra.append({line_col: line, **dict(zip(header, values, strict=True)),
+                      reasons_col: "; ".join([*batch_reasons, *row_reasons[-line]])})  # fmt: skip
     if extra:
         frame = pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)], ignore_index=True)
-    frame = frame.sort_values("_line").reset_index(drop=True)
+    frame = frame.sort_values(line_col).reset_index(drop=True)
     for col in header:
         frame[col] = _strings(frame[col]) if len(frame) else frame[col].astype(object)
-    frame["_line"] = frame["_line"].astype("int64")
+    frame[line_col] = frame[line_col].astype("int64")
+    frame.attrs = {"line_column": line_col, "reasons_column": reasons_col}
     return frame
-

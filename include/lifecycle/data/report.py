@@ -32,6 +32,9 @@ def render_report(result: dict[str, Any], quarantined: pd.DataFrame | None) -> s
         f"<td><code>{e(result['incoming_key'])}</code></td><td><code>{e(result['incoming_sha256'][:16])}…</code></td>"
         "</tr></table>",
     ]
+    notes = (result.get("parse") or {}).get("notes") or []
+    if notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
     if result["reasons"]:
         parts.append("<h2>Reasons</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in result["reasons"]) + "</ul>")
     suite = (result.get("parse") or {}).get("suite") or {}

@@ -119,7 +119,8 @@ def validate_batch(
         store.write_json(
             q_keys["reasons"],
             {"use_case": uc.name, "date": d, "status": outcome.status, "batch_reasons": outcome.batch_reasons,
-             "row_reasons": outcome.row_reasons, "quarantined": quarantined},
+             "row_reasons": outcome.row_reasons, "quarantined": quarantined,
+             **(outcome.quarantined.attrs if outcome.quarantined is not None else {})},
         )  # fmt: skip
 
     summary = {
