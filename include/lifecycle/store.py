@@ -29,6 +29,22 @@ from include.lifecycle.config import PROJECT_ROOT
 
 DEFAULT_LOCAL_ROOT = PROJECT_ROOT / ".artifacts"
 T = TypeVar("T")
+# Artifacts are read by other accounts on purpose (a spreadsheet user, a web server, a backup job) and hold no
+# secret, so files are 0644 and folders 0755 whatever the writer's umask; mkstemp alone would leave 0600.
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+
+def _mkdirs(path: Path) -> None:
+    """``mkdir -p`` whose new folders are DIR_MODE even under a strict umask."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+            os.chmod(folder, DIR_MODE)
 
 
 class StoreError(RuntimeError):
@@ -141,7 +157,7 @@ def json_bytes(obj: Any) -> bytes:
 class LocalStore(ArtifactStore):
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.base = Path(str(root).removeprefix("file://")).resolve()
-        self.base.mkdir(parents=True, exist_ok=True)
+        _mkdirs(self.base)
         self.root = self.base.as_uri()
 
     def _path(self, key: str) -> Path:
@@ -165,9 +181,10 @@ class LocalStore(ArtifactStore):
 
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _mkdirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
+            os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -201,7 +218,7 @@ class LocalStore(ArtifactStore):
     @contextlib.contextmanager
     def _lock(self, key: str) -> Iterator[None]:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _mkdirs(path.parent)
         with open(path.parent / f".{path.name}.lock", "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -211,8 +228,9 @@ class LocalStore(ArtifactStore):
 
     def create(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _mkdirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -75,3 +75,20 @@ def test_partition_dates(store):
     store.write_text("predictions/churn/date=2026-01-02/other.txt", "x")
     assert partition_dates(store, "predictions", "churn") == ["2026-01-01", "2026-01-02", "2026-01-03"]
     assert partition_dates(store, "predictions", "churn", "predictions.parquet") == ["2026-01-01", "2026-01-03"]
+
+
+def test_artifacts_are_readable_by_other_accounts_whatever_the_umask(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o077)
+    try:
+        store = open_store(str(tmp_path / "store"))
+        store.write_json("monitoring/churn/timeseries.csv", {"a": 1})
+        store.create("models/churn/ledger/00000001-x.json", b"{}")
+    finally:
+        os.umask(old)
+    for key in ("monitoring/churn/timeseries.csv", "models/churn/ledger/00000001-x.json"):
+        path = store.local_path(key)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755

@@ -45,7 +45,7 @@ from include.lifecycle.config import UseCase
 from include.lifecycle.layout import day_str, features_key, predictions_key
 from include.lifecycle.model.registry import ModelRegistry, registry_for
 from include.lifecycle.model.training import limited_threads
-from include.lifecycle.store import ArtifactStore, StoreError
+from include.lifecycle.store import FILE_MODE, ArtifactStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +249,7 @@ def score_partition(
         if tmp_dir is not None:
             tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix=".predictions.", suffix=".parquet.tmp")
+        os.fchmod(fd, FILE_MODE)
         os.close(fd)
         tmp = Path(tmp_name)
         try:
