@@ -310,8 +310,8 @@ class SMEApprovalOperator(ApprovalOperator):
             registry.append("approval_refused", version, actor=actor, comment=comment, hashes=evidence.get("hashes"),
                             details={**where, "refusal": refusal, "chosen": chosen, "responded_at": responded_at})
             message = (f"APPROVAL REFUSED: {actor}'s Approve of {what} was not accepted because {refusal}. "
-                       f"Nothing was promoted. To approve, clear this task (or trigger a new run) and answer "
-                       f"Approve with a comment.")
+                       "Nothing was promoted. To answer again, clear this task with its downstream tasks (or "
+                       "trigger a new run) and Approve with a comment.")
             self.log.error(message)
             alert("promotion_refused", "critical", message)
             raise AirflowFailException(message)
