@@ -23,6 +23,7 @@ What this adds (DESIGN.md section 5):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,7 +60,7 @@ def with_comment_param(params: Any) -> ParamsDict:
     ``dag``) before ``__init__`` runs, so a ``setdefault("params", ...)`` never adds the field when the DAG
     has params, and HITLOperator then drops the DAG's ones: the stored request had ``params == {}``.
     """
-    merged = params if isinstance(params, ParamsDict) else ParamsDict(params or {})
+    merged = copy.copy(params) if isinstance(params, ParamsDict) else ParamsDict(params or {})
     existing = merged.get_param(COMMENT) if COMMENT in merged else None
     if existing is None or existing.source != "task":
         merged[COMMENT] = comment_param()
