@@ -9,7 +9,12 @@ What this adds (DESIGN.md section 5):
 * the request body is the **evidence**: candidate vs champion metrics with confidence intervals, the
   per-slice table, risk QA, business cost, the blessing reasons and where the model card is;
 * assigned SMEs come from the ``approval_smes_<use case>`` Variable, else the use-case YAML;
-* **no answer means Reject** (``defaults=["Reject"]``), and Approve needs a comment;
+* **no answer means Reject** (``defaults=["Reject"]``), and Approve needs a comment: the form shows a
+  required *Comment* field, and an Approve that arrives without one anyway (a REST client) is refused
+  *visibly* (the task fails with the reason in its log, the ledger records ``approval_refused``, an
+  alert says so) instead of being quietly turned into a Reject;
+* the request says up front who is assigned and that anyone else is refused (Airflow's own form shows
+  the Approve button to every user who can open it);
 * the decision is bound to **hashes** of the model, its evaluation, QA and data lineage, and written to
   the registry's append-only **ledger** with who, when and the comment; :func:`apply_decision`
   re-checks the hashes before it moves the ``champion`` alias and refuses (with an alert) if anything
@@ -18,13 +23,60 @@ What this adds (DESIGN.md section 5):
 
 from __future__ import annotations
 
-from datetime import timedelta
+import copy
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param
+from airflow.sdk.definitions.param import ParamsDict
 
 DECISION_KEY = "evidence"
+COMMENT = "comment"
+# Shortest comment (after trimming) that an Approve may carry; checked here, on resume. It cannot go into the
+# field's schema: the task runner validates task params' *defaults* at task start (process_params), so a
+# ``minLength`` on a field that starts empty fails the gate before it asks. 2 keeps the REST scenarios' "ok".
+COMMENT_MIN_LENGTH = 2
+
+
+def comment_param() -> Param:
+    """The form field the SME fills in.
+
+    ``type: string`` without ``null`` makes Airflow's form mark it required: Approve and Reject stay disabled
+    while it is empty. ``source="task"``: HITLOperator keeps only task-sourced params in the request.
+    """
+    return Param("", type="string", title="Comment (required)",
+                 description=("Why you approve or reject this model; it goes to the registry's ledger with your "
+                              f"name. Required, at least {COMMENT_MIN_LENGTH} characters: an Approve without a "
+                              "comment is refused and nothing is promoted."),
+                 source="task")
+
+
+def with_comment_param(params: Any) -> ParamsDict:
+    """``params`` plus the comment field.
+
+    Airflow's ``apply_defaults`` hands every operator the DAG's params in ``kwargs["params"]`` (source
+    ``dag``) before ``__init__`` runs, so a ``setdefault("params", ...)`` never adds the field when the DAG
+    has params, and HITLOperator then drops the DAG's ones: the stored request had ``params == {}``.
+    """
+    merged = copy.copy(params) if isinstance(params, ParamsDict) else ParamsDict(params or {})
+    existing = merged.get_param(COMMENT) if COMMENT in merged else None
+    if existing is None or existing.source != "task":
+        merged[COMMENT] = comment_param()
+    return merged
+
+
+def approval_refusal(chosen: str, actor: str, comment: str, assigned: list[str]) -> str:
+    """Why an Approve cannot stand ('' when it can). A Reject is never refused: it is the safe answer."""
+    if chosen != ApprovalOperator.APPROVE:
+        return ""
+    if actor not in assigned:
+        return f"{actor} is not an assigned SME (assigned: {', '.join(assigned) or 'nobody'})"
+    if len(comment) < COMMENT_MIN_LENGTH:
+        return ("an approval must carry a comment" if not comment else
+                f"the comment {comment!r} is shorter than {COMMENT_MIN_LENGTH} characters")
+    return ""
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -45,6 +97,27 @@ def assigned_smes(uc: Any) -> list[str]:
         raise ValueError(f"use case {uc.name!r}: no SME is assigned to approve models "
                          f"(set the approval_smes_{uc.name} Variable or approval.assigned_smes)")
     return users
+
+
+def request_header(smes: list[str], deadline: datetime | None) -> list[str]:
+    """The first lines of the request: who may answer, how, and until when.
+
+    Airflow's Required Action form shows Approve/Reject enabled to anyone who can open the page and says
+    nothing about assignment; only the click is refused ("not a respondent for the task"). So say it first.
+    """
+    due = deadline.strftime("%Y-%m-%d %H:%M UTC") if deadline else "no deadline"
+    return [
+        f"**Assigned to: {', '.join(smes)}.** Only these users can answer this request. Anyone else who "
+        "clicks Approve or Reject is refused by Airflow and their answer is not recorded.",
+        "",
+        f"**To answer:** write a *Comment* (at least {COMMENT_MIN_LENGTH} characters), then click **Approve** or "
+        f"**Reject**. An Approve without a comment is refused: the task fails and nothing is promoted. "
+        f"No answer by **{due}** counts as **Reject**.",
+        "",
+        "---",
+        "",
+        "",
+    ]
 
 
 def evidence_body(uc: Any, registry: Any, version: int, action: str, reason: str = "") -> str:
@@ -131,8 +204,7 @@ class SMEApprovalOperator(ApprovalOperator):
                  default_timeout: timedelta = timedelta(hours=72), **kwargs: Any) -> None:
         kwargs.setdefault("subject", "Model approval")
         kwargs.setdefault("defaults", ApprovalOperator.REJECT)
-        kwargs.setdefault("params", {"comment": Param("", type="string",
-                                                      description="Why you approve or reject (required to approve)")})
+        kwargs["params"] = with_comment_param(kwargs.get("params"))
         kwargs.setdefault("response_timeout", default_timeout)
         super().__init__(**kwargs)
         self.source_task_id = source_task_id
@@ -166,8 +238,10 @@ class SMEApprovalOperator(ApprovalOperator):
             self.response_timeout = timedelta(hours=float(hours))
         self.assigned_users = [{"id": u, "name": u} for u in smes]
         verb = "Promote" if self.action == "promote" else "Roll back to"
-        self.subject = f"[{uc.name}] {verb} model {registry.name} v{version}?"
-        self.body = evidence_body(uc, registry, version, self.action, reason=str(source.get("reason") or ""))
+        self.subject = f"[{uc.name}] {verb} model {registry.name} v{version}? Assigned to {', '.join(smes)}"
+        deadline = datetime.now(UTC) + self.response_timeout if self.response_timeout else None
+        self.body = "\n".join(request_header(smes, deadline)) + evidence_body(
+            uc, registry, version, self.action, reason=str(source.get("reason") or ""))
         evidence = {"version": version, "hashes": hashes, "assigned": smes, "action": self.action,
                     "model": registry.name, "use_case": uc.name,
                     "timeout_hours": self.response_timeout.total_seconds() / 3600 if self.response_timeout else None}
@@ -186,7 +260,20 @@ class SMEApprovalOperator(ApprovalOperator):
         return super().execute(context)
 
     # -- response -----------------------------------------------------------------------------
+    def validate_params_input(self, params_input: Mapping) -> None:
+        """Only the field names are checked here; the comment is judged in :meth:`execute_complete`.
+
+        The stock check assigns each value into the ParamsDict, which validates it against the field's
+        schema and raises a bare ``ParamValidationError`` (a retry then asks again): an answer sent over
+        REST with, say, a number as comment would fail the task with a traceback that says nothing a
+        person can act on, instead of the refusal below.
+        """
+        if unknown := set(params_input) - set(self.params):
+            raise ValueError(f"params_input has fields this request does not ask for: {sorted(unknown)}")
+
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from include.lifecycle.alerts import Alert
         from include.lifecycle.model.registry import registry_for
         from lifecycle_ops.alerting import send_alert
@@ -197,38 +284,50 @@ class SMEApprovalOperator(ApprovalOperator):
         evidence = ti.xcom_pull(task_ids=self.task_id, key=DECISION_KEY, map_indexes=ti.map_index) or {}
         registry = registry_for(artifact_store(), uc)
         version = evidence.get("version")
-        if "error" in event:
+        where = {"run_id": context["run_id"], "dag_id": context["dag"].dag_id, "action": self.action}
+
+        def alert(kind: str, severity: str, summary: str) -> None:
+            send_alert(Alert(kind=kind, severity=severity, use_case=uc.name, dag_id=context["dag"].dag_id,
+                             run_id=context["run_id"], partition=None, summary=summary, task_id=self.task_id,
+                             details={"version": version, "action": self.action}, links={}))
+
+        if "error" in event:  # no answer and no defaults: cannot happen with defaults=[Reject], kept for safety
             registry.append("rejected", version, actor="timeout", comment=str(event.get("error")),
-                            hashes=evidence.get("hashes"), details={"run_id": context["run_id"], "timed_out": True})
+                            hashes=evidence.get("hashes"), details={**where, "timed_out": True})
+            self.log.error("No answer before the deadline and no default: %s", event.get("error"))
             return super().execute_complete(context, event)
 
         user = event.get("responded_by_user") or {}
         actor = user.get("id") if isinstance(user, dict) else str(user or "")
         timed_out = bool(event.get("timedout")) or not actor
         chosen = (event.get("chosen_options") or [self.REJECT])[0]
-        comment = str((event.get("params_input") or {}).get("comment") or "").strip()
-        refusal = ""
-        if chosen == self.APPROVE:
-            if not comment:
-                refusal = "an approval must carry a comment; treated as Reject"
-            elif actor not in (evidence.get("assigned") or []):
-                refusal = f"{actor} is not an assigned SME; treated as Reject"
+        comment = str((event.get("params_input") or {}).get(COMMENT) or "").strip()
+        responded_at = str(event.get("responded_at") or "")
+        what = f"{registry.name} v{version}"
+
+        refusal = "" if timed_out else approval_refusal(chosen, actor, comment, list(evidence.get("assigned") or []))
         if refusal:
-            chosen = self.REJECT
-            event = {**event, "chosen_options": [self.REJECT]}
+            # Visible, not quiet: a failed task (red in the grid, the run fails, promote never runs), this log
+            # line, a ledger entry and an alert. The SME answers again on a cleared task / a new run.
+            registry.append("approval_refused", version, actor=actor, comment=comment, hashes=evidence.get("hashes"),
+                            details={**where, "refusal": refusal, "chosen": chosen, "responded_at": responded_at})
+            message = (f"APPROVAL REFUSED: {actor}'s Approve of {what} was not accepted because {refusal}. "
+                       "Nothing was promoted. To answer again, clear this task with its downstream tasks (or "
+                       "trigger a new run) and Approve with a comment.")
+            self.log.error(message)
+            alert("promotion_refused", "critical", message)
+            raise AirflowFailException(message)
+
         decision = "approved" if chosen == self.APPROVE else "rejected"
-        entry = registry.append(
-            decision, version, actor=actor or "timeout",
-            comment=comment or ("no answer before the response timeout" if timed_out else ""),
-            hashes=evidence.get("hashes"),
-            details={"run_id": context["run_id"], "dag_id": context["dag"].dag_id, "action": self.action,
-                     "timed_out": timed_out, "refusal": refusal,
-                     "responded_at": str(event.get("responded_at") or "")})
-        send_alert(Alert(kind=decision, severity="info" if decision == "approved" else "warning", use_case=uc.name,
-                         dag_id=context["dag"].dag_id, run_id=context["run_id"], partition=None,
-                         summary=(f"{registry.name} v{version} {decision} by {actor or 'timeout'}"
-                                  + (f": {comment}" if comment else "") + (f" ({refusal})" if refusal else "")),
-                         details={"version": version, "action": self.action}, links={}))
+        if timed_out:
+            comment = "no answer before the response timeout"
+        entry = registry.append(decision, version, actor=actor or "timeout", comment=comment,
+                                hashes=evidence.get("hashes"),
+                                details={**where, "timed_out": timed_out, "refusal": "",
+                                         "responded_at": responded_at})
+        self.log.info("%s %s by %s: %s", what, decision.upper(), actor or "timeout (no answer)", comment or "-")
+        alert(decision, "info" if decision == "approved" else "warning",
+              f"{what} {decision} by {actor or 'timeout'}" + (f": {comment}" if comment else ""))
         super().execute_complete(context, event)
         return {"decision": decision, "version": version, "actor": actor or "timeout", "comment": comment,
                 "timed_out": timed_out, "hashes": evidence.get("hashes"), "ledger_entry": entry["id"],

@@ -227,3 +227,129 @@ def store(platform):
     from include.lifecycle.store import open_store
 
     return open_store(platform.extra_env["LIFECYCLE_ARTIFACT_ROOT"])
+
+
+# -- DAG ids ----------------------------------------------------------------------------------------------------
+
+def dag_id(stage: str, use_case: str = "churn") -> str:
+    """The DAG id of a lifecycle ``stage`` for ``use_case``, in one place for the browser tests.
+
+    Today there is one DAG per stage (``model_training``). With the per-use-case DAG factory the id becomes
+    ``f"{use_case}__{stage}"`` (``churn__model_training``): change this line only.
+    """
+    return stage
+
+
+# -- a real browser against the running Airflow ----------------------------------------------------------------
+
+BROWSER_ARTIFACTS = ROOT / "test-artifacts" / "browser"
+# Debian's chromium, headless, with nothing that phones home (no network at test time).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+UI_TIMEOUT_MS = 30_000
+_OPEN_UIS: list[BrowserUsers] = []
+
+
+def chromium_executable() -> str:
+    """Debian's ``chromium`` (installed by scripts/setup.sh); never a browser downloaded by Playwright."""
+    import shutil
+
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("chromium is not installed: run `make setup` as root, or "
+                    "`sudo apt-get install -y --no-install-recommends chromium`", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless chromium for the session; every user gets a fresh, isolated context in it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class BrowserUsers:
+    """Logged-in pages, one fresh browser context (cookies, storage) per user, for one test."""
+
+    def __init__(self, browser: Any, platform: Platform, test_name: str) -> None:
+        self.browser = browser
+        self.platform = platform
+        self.test_name = test_name
+        self._contexts: dict[str, Any] = {}
+        self.pages: dict[str, Any] = {}
+
+    def page(self, user: str) -> Any:
+        """A page logged in as ``user`` through Airflow's own login form (simple auth manager)."""
+        if user in self.pages:
+            return self.pages[user]
+        password = self.platform.ensure_passwords()[user]
+        context = self.browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US",
+                                           timezone_id="UTC")
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        self._contexts[user] = context
+        page = context.new_page()
+        self.pages[user] = page
+        page.goto(f"{self.platform.base_url}/")
+        page.locator("input").first.fill(user)
+        page.locator("input[type=password]").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(lambda url: "/login" not in url, timeout=UI_TIMEOUT_MS)
+        page.get_by_role("button", name="Browse").wait_for()  # the app shell is there
+        return page
+
+    def save_artifacts(self) -> list[Path]:
+        """A full-page screenshot and the HTML of every open page, named after the test and the user."""
+        import re
+
+        BROWSER_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", self.test_name)[-120:]
+        saved: list[Path] = []
+        for user, page in self.pages.items():
+            png, html = BROWSER_ARTIFACTS / f"{stem}-{user}.png", BROWSER_ARTIFACTS / f"{stem}-{user}.html"
+            try:
+                page.screenshot(path=str(png), full_page=True, timeout=10_000)
+                saved.append(png)
+                html.write_text(f"<!-- {page.url} -->\n{page.content()}")
+                saved.append(html)
+            except Exception as exc:  # a crashed page must not hide the test's own failure
+                (BROWSER_ARTIFACTS / f"{stem}-{user}.txt").write_text(f"could not save {page.url}: {exc!r}\n")
+        return saved
+
+    def close(self) -> None:
+        for context in self._contexts.values():
+            try:
+                context.close()
+            except Exception:  # the browser may already be gone at session end
+                pass
+        self._contexts.clear()
+        self.pages.clear()
+
+
+@pytest.fixture
+def ui(browser, platform, request) -> Iterator[BrowserUsers]:
+    """``ui.page("sme_alice")``: a page logged in as that user; screenshots are kept if the test fails."""
+    users = BrowserUsers(browser, platform, request.node.nodeid)
+    _OPEN_UIS.append(users)
+    try:
+        yield users
+    finally:
+        _OPEN_UIS.remove(users)
+        users.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a test fails, save what every open browser page showed into test-artifacts/browser/."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and report.when in ("setup", "call"):
+        for users in list(_OPEN_UIS):
+            saved = users.save_artifacts()
+            if saved:
+                report.sections.append(("browser artifacts", "\n".join(str(p) for p in saved)))
