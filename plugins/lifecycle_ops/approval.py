@@ -159,7 +159,7 @@ def evidence_body(uc: Any, registry: Any, version: int, action: str, reason: str
         costs = cand.get("costs") or {}
         lines += ["", f"**Business metric:** expected cost per customer "
                       f"{_fmt(c_metrics.get('expected_cost_per_customer'), 2)} at threshold {cand['threshold']} "
-                      f"(costs: missed churner {costs.get('fn')}, retention offer {costs.get('fp')})."]
+                      f"(cost of a missed positive {costs.get('fn')}, of a false alarm {costs.get('fp')})."]
     slices = cand.get("slices") or {}
     if slices:
         metric = cand.get("slice_metric", primary)
@@ -206,6 +206,10 @@ class SMEApprovalOperator(ApprovalOperator):
         kwargs.setdefault("defaults", ApprovalOperator.REJECT)
         kwargs["params"] = with_comment_param(kwargs.get("params"))
         kwargs.setdefault("response_timeout", default_timeout)
+        if "notifiers" not in kwargs:  # the pending-approval alert; wrapped so a dead receiver cannot fail the gate
+            from lifecycle_ops.alerting import approval_pending_notifier
+
+            kwargs["notifiers"] = [approval_pending_notifier()]
         super().__init__(**kwargs)
         self.source_task_id = source_task_id
         self.action = action
@@ -215,9 +219,7 @@ class SMEApprovalOperator(ApprovalOperator):
     def execute(self, context: Any) -> Any:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from include.lifecycle.alerts import Alert
         from include.lifecycle.model.registry import registry_for
-        from lifecycle_ops.alerting import send_alert
         from lifecycle_ops.runtime import artifact_store, use_case
 
         uc = use_case(self.use_case_name)
@@ -242,22 +244,21 @@ class SMEApprovalOperator(ApprovalOperator):
         deadline = datetime.now(UTC) + self.response_timeout if self.response_timeout else None
         self.body = "\n".join(request_header(smes, deadline)) + evidence_body(
             uc, registry, version, self.action, reason=str(source.get("reason") or ""))
+        # The champion this decision is about: the one the candidate was evaluated against (promote), or the one
+        # being rolled back (rollback). Promotion refuses if the alias moved away from it meanwhile.
+        if self.action == "promote":
+            expected_champion = (registry.manifest(version).get("evaluation_summary") or {}).get("champion_version")
+        else:
+            expected_champion = registry.alias_version("champion")
         evidence = {"version": version, "hashes": hashes, "assigned": smes, "action": self.action,
+                    "expected_champion": expected_champion,
                     "model": registry.name, "use_case": uc.name,
                     "timeout_hours": self.response_timeout.total_seconds() / 3600 if self.response_timeout else None}
         ti.xcom_push(key=DECISION_KEY, value=evidence)
         registry.append("approval_requested", version, actor="lifecycle", hashes=hashes,
                         details={"run_id": context["run_id"], "assigned": smes, "action": self.action,
                                  "dag_id": context["dag"].dag_id})
-        try:
-            link = self.generate_link_to_ui_from_context(context=context)
-        except ValueError:
-            link = ""
-        send_alert(Alert(kind="approval_pending", severity="info", use_case=uc.name, dag_id=context["dag"].dag_id,
-                         run_id=context["run_id"], partition=None,
-                         summary=f"{verb} {registry.name} v{version}: waiting for {', '.join(smes)}",
-                         details={"version": version, "assigned": smes}, links={"approve in Airflow": link}))
-        return super().execute(context)
+        return super().execute(context)  # the notifiers (the pending-approval alert) run before it parks
 
     # -- response -----------------------------------------------------------------------------
     def validate_params_input(self, params_input: Mapping) -> None:
@@ -274,9 +275,8 @@ class SMEApprovalOperator(ApprovalOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from include.lifecycle.alerts import Alert
         from include.lifecycle.model.registry import registry_for
-        from lifecycle_ops.alerting import send_alert
+        from lifecycle_ops.alerting import notify
         from lifecycle_ops.runtime import artifact_store, use_case
 
         uc = use_case(self.use_case_name)
@@ -286,10 +286,8 @@ class SMEApprovalOperator(ApprovalOperator):
         version = evidence.get("version")
         where = {"run_id": context["run_id"], "dag_id": context["dag"].dag_id, "action": self.action}
 
-        def alert(kind: str, severity: str, summary: str) -> None:
-            send_alert(Alert(kind=kind, severity=severity, use_case=uc.name, dag_id=context["dag"].dag_id,
-                             run_id=context["run_id"], partition=None, summary=summary, task_id=self.task_id,
-                             details={"version": version, "action": self.action}, links={}))
+        def alert(kind: str, summary: str) -> None:
+            notify(context, kind, summary, use_case=uc.name, details={"version": version, "action": self.action})
 
         if "error" in event:  # no answer and no defaults: cannot happen with defaults=[Reject], kept for safety
             registry.append("rejected", version, actor="timeout", comment=str(event.get("error")),
@@ -315,7 +313,7 @@ class SMEApprovalOperator(ApprovalOperator):
                        "Nothing was promoted. To answer again, clear this task with its downstream tasks (or "
                        "trigger a new run) and Approve with a comment.")
             self.log.error(message)
-            alert("promotion_refused", "critical", message)
+            alert("promotion_refused", message)
             raise AirflowFailException(message)
 
         decision = "approved" if chosen == self.APPROVE else "rejected"
@@ -326,12 +324,11 @@ class SMEApprovalOperator(ApprovalOperator):
                                 details={**where, "timed_out": timed_out, "refusal": "",
                                          "responded_at": responded_at})
         self.log.info("%s %s by %s: %s", what, decision.upper(), actor or "timeout (no answer)", comment or "-")
-        alert(decision, "info" if decision == "approved" else "warning",
-              f"{what} {decision} by {actor or 'timeout'}" + (f": {comment}" if comment else ""))
+        alert(decision, f"{what} {decision} by {actor or 'timeout'}" + (f": {comment}" if comment else ""))
         super().execute_complete(context, event)
         return {"decision": decision, "version": version, "actor": actor or "timeout", "comment": comment,
                 "timed_out": timed_out, "hashes": evidence.get("hashes"), "ledger_entry": entry["id"],
-                "action": self.action}
+                "action": self.action, "expected_champion": evidence.get("expected_champion", "unknown")}
 
 
 def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[str, Any]:
@@ -342,10 +339,9 @@ def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.lifecycle.alerts import Alert
     from include.lifecycle.model.registry import IntegrityError, registry_for
     from include.lifecycle.store import ConflictError, StoreError
-    from lifecycle_ops.alerting import send_alert
+    from lifecycle_ops.alerting import notify
     from lifecycle_ops.runtime import artifact_store, use_case
 
     uc = use_case(use_case_name)
@@ -360,10 +356,8 @@ def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[
     def refuse(why: str) -> None:
         registry.append("promotion_refused", version, actor="lifecycle", comment=why,
                         hashes=approved, details={"run_id": context["run_id"], "attempted_event": kind})
-        send_alert(Alert(kind="promotion_refused", severity="critical", use_case=uc.name,
-                         dag_id=context["dag"].dag_id, run_id=context["run_id"], partition=None,
-                         summary=f"{registry.name} v{version} not moved to champion: {why}",
-                         details={"version": version}, links={}))
+        notify(context, "promotion_refused", f"{registry.name} v{version} not moved to champion: {why}",
+               use_case=uc.name, details={"version": version})
         raise AirflowFailException(f"promotion of {registry.name} v{version} refused: {why}")
 
     try:
@@ -374,16 +368,22 @@ def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[
     if changed:
         refuse(f"evidence changed after approval: {', '.join(changed)}")
     previous = registry.alias_version("champion")
+    expected = decision.get("expected_champion", previous)
+    if expected == "unknown":
+        expected = previous
+    if expected != previous:
+        judged = f"v{expected}" if expected else "no champion"
+        refuse(f"the champion is v{previous} now, but this decision was made against {judged} (it moved after the "
+               f"{'evaluation' if kind == 'promoted' else 'request'}); retrain or request again to decide on the "
+               "current champion")
     try:
         move = registry.rollback if kind == "rolled_back" else registry.promote
         entry = move(version, actor=decision.get("actor", "unknown"), comment=decision.get("comment", ""),
                      approval={"ledger_entry": decision.get("ledger_entry"), "run_id": context["run_id"]},
-                     expected_champion=previous)
+                     expected_champion=expected)
     except ConflictError as exc:
         refuse(f"the champion moved while this run was deciding ({exc})")
-    send_alert(Alert(kind=kind, severity="info", use_case=uc.name, dag_id=context["dag"].dag_id,
-                     run_id=context["run_id"], partition=None,
-                     summary=(f"{registry.name} champion is now v{version} (was "
-                              f"{'v' + str(previous) if previous else 'none'}), approved by {decision.get('actor')}"),
-                     details={"version": version, "previous": previous}, links={}))
+    notify(context, kind, (f"{registry.name} champion is now v{version} (was "
+                           f"{'v' + str(previous) if previous else 'none'}), approved by {decision.get('actor')}"),
+           use_case=uc.name, details={"version": version, "previous": previous})
     return {"version": version, "previous": previous, "event": kind, "ledger_entry": entry["id"]}

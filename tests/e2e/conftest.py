@@ -229,15 +229,6 @@ def store(platform):
     return open_store(platform.extra_env["LIFECYCLE_ARTIFACT_ROOT"])
 
 
-# -- DAG ids ----------------------------------------------------------------------------------------------------
-
-def dag_id(stage: str, use_case: str = "churn") -> str:
-    """The DAG id of a lifecycle ``stage`` for ``use_case``, in one place for the browser tests.
-
-    Today there is one DAG per stage (``model_training``). With the per-use-case DAG factory the id becomes
-    ``f"{use_case}__{stage}"`` (``churn__model_training``): change this line only.
-    """
-    return stage
 
 
 # -- a real browser against the running Airflow ----------------------------------------------------------------

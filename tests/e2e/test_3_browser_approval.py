@@ -77,7 +77,7 @@ def training_data(airflow, store):
     def features(day: str) -> str:
         return f"features/{USE_CASE}/date={day}/features.parquet"
 
-    runs = [airflow.trigger(ACQUISITION, {"partition_date": d}, user="data_engineer")
+    runs = [airflow.trigger(ACQUISITION, user="data_engineer", partition_key=d)
             for d in DAYS if not store.exists(features(d))]
     for run_id in runs:
         assert airflow.wait_run(ACQUISITION, run_id, timeout=400) == "success", airflow.diagnose(ACQUISITION, run_id)
@@ -258,29 +258,29 @@ def test_an_sme_rejects_with_a_comment_and_nothing_is_promoted(ui, airflow, stor
     assert rejected["actor"] == "sme_bob" and rejected["comment"] == comment, rejected
 
 
-def trigger_with_partition_date(page, base_url: str, dag: str, day: str) -> str:
-    """The trigger form, in one place: DAG page → Trigger → partition_date → Trigger; returns the new run's id.
+def trigger_with_partition_key(page, base_url: str, dag: str, day: str) -> str:
+    """The trigger form, in one place: DAG page → Trigger → Advanced Options → Partition Key → Trigger.
 
-    When acquisition moves to partitioned runs (a partition key instead of the ``partition_date`` param), only
-    this function changes.
+    Returns the new run's id. Acquisition runs are partitioned: the day to load is the run's partition key.
     """
     page.goto(f"{base_url}/dags/{dag}")
     page.get_by_role("button", name="Trigger").first.click()
     form = page.get_by_role("dialog").filter(has_text=f"Trigger Dag - {dag}")
-    form.get_by_role("group").filter(has_text="partition_date").locator("input").fill(day)
+    form.get_by_text("Advanced Options").click()
+    form.get_by_label("Partition Key").fill(day)
     form.get_by_role("button", name="Trigger", exact=True).click()
     _expect()(page.get_by_text("Dag run has been successfully triggered.").first).to_be_visible()
     page.wait_for_url(re.compile(rf"/dags/{re.escape(dag)}/runs/[^/]+$"))
     return unquote(page.url.rsplit("/runs/", 1)[1])
 
 
-def test_a_data_engineer_triggers_acquisition_with_a_partition_date_in_the_form(ui, airflow, store, training_data):
+def test_a_data_engineer_triggers_acquisition_for_a_day_in_the_form(ui, airflow, store, training_data):
     # Re-loads a day that is already loaded: idempotent, and nothing new cascades into the other scenarios.
     day = DAYS[-1]
     page = ui.page("data_engineer")
-    run_id = trigger_with_partition_date(page, ui.platform.base_url, ACQUISITION, day)
+    run_id = trigger_with_partition_key(page, ui.platform.base_url, ACQUISITION, day)
     run = airflow.run(ACQUISITION, run_id)
-    assert run["conf"].get("partition_date") == day and run["triggering_user_name"] == "data_engineer", run
+    assert run["partition_key"] == day and run["triggering_user_name"] == "data_engineer", run
     assert airflow.wait_run(ACQUISITION, run_id, timeout=400) == "success", airflow.diagnose(ACQUISITION, run_id)
     result = store.read_json(f"validation/{USE_CASE}/date={day}/result.json")
     assert result["received"] > 0 and result["received"] == result["accepted"] + result["quarantined"], result
