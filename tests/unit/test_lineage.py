@@ -110,8 +110,8 @@ def trained(store, small_uc, sample):
 def upstream(events: list[dict], start: tuple[str, str, str | None]) -> tuple[set, set]:
     """Every dataset ``start`` was made from (walking each input to the runs whose output it is), and the leaves.
 
-    An input that names a version only follows a producer that wrote that version; the e2e test walks the
-    emitted event files with this too.
+    An input that names a version follows only producers that wrote that version or did not say which (the
+    replayed source's files carry none); the e2e test walks the emitted event files with this too.
     """
     producers: dict[tuple[str, str], list[tuple[str | None, list[dict]]]] = {}
     for event in events:
@@ -124,7 +124,7 @@ def upstream(events: list[dict], start: tuple[str, str, str | None]) -> tuple[se
         if node in seen:
             continue
         seen.add(node)
-        made = [ins for v, ins in producers.get(node[:2], []) if node[2] is None or v == node[2]]
+        made = [ins for v, ins in producers.get(node[:2], []) if None in (node[2], v) or v == node[2]]
         if not made:
             leaves.add(node)
         todo += [(i["namespace"], i["name"], (i.get("facets") or {}).get("version", {}).get("datasetVersion"))
