@@ -408,11 +408,11 @@ def datasets(step_name: str, uc: Any, store: Any, result: Any, run_id: str | Non
 # -- reporting -----------------------------------------------------------------------------------------------
 def attach(task: Any, inputs: list[Any], outputs: list[Any]) -> None:
     """Put the datasets on the running task, where the OpenLineage listener reads them after ``execute``."""
-    from openlineage.client.event_v2 import Dataset
+    from openlineage.client import event_v2  # its Dataset is OpenLineage's, not Airflow 2's (integrity test)
 
     # A task object that runs twice in one process (dag.test, a retry in place) reports only its last run.
-    task.inlets[:] = [i for i in task.inlets if not isinstance(i, Dataset)]
-    task.outlets[:] = [o for o in task.outlets if not isinstance(o, Dataset)]
+    task.inlets[:] = [i for i in task.inlets if not isinstance(i, event_v2.Dataset)]
+    task.outlets[:] = [o for o in task.outlets if not isinstance(o, event_v2.Dataset)]
     task.add_inlets(inputs)
     task.add_outlets(outputs)
 
