@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from scripts import alert_inbox
+from scripts import alert_inbox, lineage_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
@@ -258,6 +258,7 @@ class Platform:
             "LIFECYCLE_ARTIFACT_ROOT": env.get("LIFECYCLE_ARTIFACT_ROOT", str(PROJECT_ROOT / ".artifacts")),
             # No network at run time: Great Expectations would otherwise try to send usage analytics.
             "GX_ANALYTICS_ENABLED": "False",
+            **lineage_settings.openlineage_env(self.home, env),  # OpenLineage: files under the home
             "NO_PROXY": "*",
             "no_proxy": "*",
         })

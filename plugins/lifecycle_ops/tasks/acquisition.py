@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lifecycle_ops import lineage
 from lifecycle_ops.runtime import artifact_store, partition_date, source_for, use_case
 
 
@@ -21,7 +22,7 @@ def deliver(context: dict[str, Any], name: str) -> dict[str, Any]:
         return {"date": day.isoformat(), "skipped": "this use case has no replay: the real source delivers"}
     drift_var = Variable.get(f"lifecycle_drift_{uc.name}", default=None)
     drift = None if drift_var is None else str(drift_var).lower() in ("1", "true", "yes", "on")
-    return replay.publish(artifact_store(), uc, day, drift=drift)
+    return lineage.report(context, "deliver", replay.publish(artifact_store(), uc, day, drift=drift), uc=uc)
 
 
 def acquire(context: dict[str, Any], name: str) -> dict[str, Any]:
@@ -29,7 +30,8 @@ def acquire(context: dict[str, Any], name: str) -> dict[str, Any]:
 
     uc = use_case(name)
     store = artifact_store()
-    return acquisition.acquire(store, uc, partition_date(context), source_for(uc, store))
+    return lineage.report(context, "acquire", acquisition.acquire(store, uc, partition_date(context),
+                                                                source_for(uc, store)), uc=uc, store=store)
 
 
 def validate(context: dict[str, Any], name: str) -> dict[str, Any]:
@@ -55,7 +57,7 @@ def validate(context: dict[str, Any], name: str) -> dict[str, Any]:
                severity="critical" if rejected else "warning", use_case=uc.name, links=links,
                details={k: result[k] for k in ("received", "accepted", "quarantined", "status")})
     print(f"validation report: {links['validation report']}")
-    return result
+    return lineage.report(context, "validate", result, uc=uc, store=store)
 
 
 def validation_report(uc: Any, day: Any) -> str:
@@ -79,7 +81,7 @@ def ingest_labels(context: dict[str, Any], name: str) -> dict[str, Any]:
                f"{' (every label of the day)' if everything else ''}: {'; '.join(result.get('reasons') or [])[:600]}",
                severity="critical" if everything else "warning", use_case=uc.name,
                details={"what": "labels", **{k: result.get(k) for k in ("received", "rows", "quarantined")}})
-    return result
+    return lineage.report(context, "ingest_labels", result, uc=uc, store=store)
 
 
 def publish(context: dict[str, Any], name: str, validated: dict[str, Any], labels: dict[str, Any],

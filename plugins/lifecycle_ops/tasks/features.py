@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lifecycle_ops import lineage
 from lifecycle_ops.runtime import artifact_store, partition_date, use_case
 
 # A partition is only reconciled once its raw rows are this old without features: the partition-keyed run
@@ -25,7 +26,7 @@ def build(context: dict[str, Any], name: str) -> dict[str, Any]:
         raise AirflowSkipException(f"{day}: no accepted rows (batch quarantined whole, or not acquired)")
     built = features.build_features_partition(store, uc, day)
     print(f"{built['date']}: {built['rows']} rows -> {store.uri(built['features_key'])}")
-    return built
+    return lineage.report(context, "build", built, uc=uc, store=store)
 
 
 def reconcile(context: dict[str, Any], name: str, asset: Any) -> list[str]:
@@ -55,4 +56,4 @@ def reconcile(context: dict[str, Any], name: str, asset: Any) -> list[str]:
         features.build_features_partition(store, uc, day)
     context["outlet_events"][asset].add_partitions(late)
     print(f"reconciled {len(late)} partition(s) whose hand-off was lost: {late}")
-    return late
+    return lineage.report(context, "reconcile", late, uc=uc, store=store)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lifecycle_ops import lineage
 from lifecycle_ops.runtime import artifact_store, partition_date, use_case
 
 
@@ -34,7 +35,7 @@ def monitor(context: dict[str, Any], name: str) -> dict[str, Any]:
                    use_case=uc.name, links={"monitoring report": report},
                    details={"drift_share": result["drift_share"], "labelled_rows": result.get("labelled_rows"),
                             "drifted_columns": result.get("drifted_columns", [])[:10]})
-    return result
+    return lineage.report(context, "monitor", result, uc=uc, store=store)
 
 
 def decide(context: dict[str, Any], name: str, result: dict[str, Any], training_dag_id: str) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def decide(context: dict[str, Any], name: str, result: dict[str, Any], training_
     decision = retraining.decide_retrain(artifact_store(), use_case(name), datetime.now(UTC), result,
                                          training_pending=pending > 0, run_id=context["run_id"])
     print(f"retrain decision: {decision['retrain']} — {'; '.join(decision['reasons'])}")
-    return decision
+    return lineage.report(context, "decide", decision, name=name, monitored=result)
 
 
 def request_retrain(context: dict[str, Any], name: str, decision: dict[str, Any], asset: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lifecycle_ops import lineage
 from lifecycle_ops.runtime import artifact_store, partition_date, use_case
 
 CATCH_UP_LIMIT = 60  # partitions scored at most after a champion change (the newest ones)
@@ -20,7 +21,7 @@ def resolve_champion(context: dict[str, Any], name: str) -> dict[str, Any]:
     except scoring.NoChampionError as exc:
         raise AirflowSkipException(str(exc)) from exc
     print(f"scoring with {champion}")
-    return champion
+    return lineage.report(context, "resolve_champion", champion, name=name)
 
 
 def score_day(context: dict[str, Any], name: str, champion: dict[str, Any], day: str | None = None,
@@ -45,7 +46,7 @@ def score_day(context: dict[str, Any], name: str, champion: dict[str, Any], day:
             events.add_partitions(result["date"])
     print(f"{result['date']}: {result['rows']} rows scored by v{result['version']} -> "
           f"{store.uri(result['predictions_key'])}")
-    return result
+    return lineage.report(context, "score_day", result, uc=uc, store=store)
 
 
 def unscored_days(context: dict[str, Any], name: str, champion: dict[str, Any]) -> list[str]:

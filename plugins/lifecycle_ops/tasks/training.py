@@ -4,37 +4,43 @@ from __future__ import annotations
 
 from typing import Any
 
+from lifecycle_ops import lineage
 from lifecycle_ops.runtime import artifact_store, partition_date, run_id, use_case
 
 
 def assemble(context: dict[str, Any], name: str) -> dict[str, Any]:
     from include.lifecycle import steps
 
-    return steps.step_assemble(artifact_store(), use_case(name), partition_date(context), run_id(context))
+    return lineage.report(context, "assemble", steps.step_assemble(artifact_store(), use_case(name),
+                                                                  partition_date(context), run_id(context)), name=name)
 
 
 def train_candidate(context: dict[str, Any], name: str, spec_name: str) -> dict[str, Any]:
     from include.lifecycle import steps
 
-    return steps.step_train_candidate(artifact_store(), use_case(name), run_id(context), spec_name)
+    return lineage.report(context, "train_candidate", steps.step_train_candidate(
+        artifact_store(), use_case(name), run_id(context), spec_name), name=name)
 
 
 def select_best(context: dict[str, Any], name: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     from include.lifecycle import steps
 
-    return steps.step_select_best(artifact_store(), use_case(name), run_id(context), list(results))
+    return lineage.report(context, "select_best", steps.step_select_best(
+        artifact_store(), use_case(name), run_id(context), list(results)), name=name)
 
 
 def evaluate(context: dict[str, Any], name: str, best: dict[str, Any]) -> dict[str, Any]:
     from include.lifecycle import steps
 
-    return steps.step_evaluate(artifact_store(), use_case(name), run_id(context), best)
+    return lineage.report(context, "evaluate", steps.step_evaluate(artifact_store(), use_case(name), run_id(context),
+                                                                  best), name=name, best=best)
 
 
 def package(context: dict[str, Any], name: str, best: dict[str, Any]) -> dict[str, Any]:
     from include.lifecycle import steps
 
-    return steps.step_package(artifact_store(), use_case(name), run_id(context), best)
+    return lineage.report(context, "package", steps.step_package(artifact_store(), use_case(name), run_id(context),
+                                                                best), name=name, best=best)
 
 
 def register(context: dict[str, Any], name: str, asset: Any) -> dict[str, Any]:
@@ -45,7 +51,7 @@ def register(context: dict[str, Any], name: str, asset: Any) -> dict[str, Any]:
     context["outlet_events"][asset].extra = {"use_case": name, "version": registered.get("version"),
                                              "blessed": registered.get("blessed")}
     print(f"registered v{registered['version']}: eligible={registered['eligible']} {registered['reasons']}")
-    return registered
+    return lineage.report(context, "register", registered, name=name)
 
 
 def move_champion(context: dict[str, Any], name: str, asset: Any, gate_task_id: str = "sme_approval"
@@ -55,7 +61,7 @@ def move_champion(context: dict[str, Any], name: str, asset: Any, gate_task_id: 
 
     moved = apply_decision(context, gate_task_id, name)
     context["outlet_events"][asset].extra = {"use_case": name, "version": moved["version"]}
-    return moved
+    return lineage.report(context, "move_champion", moved, name=name)
 
 
 def resolve_rollback_target(context: dict[str, Any], name: str) -> dict[str, Any]:
@@ -63,7 +69,8 @@ def resolve_rollback_target(context: dict[str, Any], name: str) -> dict[str, Any
 
     registry = registry_for(artifact_store(), use_case(name))
     params = context.get("params") or {}
-    return rollback_target(registry, str(params.get("target_version", "previous")), str(params.get("reason", "")))
+    return lineage.report(context, "resolve_rollback_target", rollback_target(
+        registry, str(params.get("target_version", "previous")), str(params.get("reason", ""))), name=name)
 
 
 def rollback_target(registry: Any, wanted: str, reason: str) -> dict[str, Any]:
