@@ -39,7 +39,7 @@ def build(uc):
 
     @dag(
         dag_id=factory.dag_id(uc, "model_training"),
-        schedule=CronTriggerTimetable(uc.raw["schedules"]["training"], timezone="UTC"),
+        schedule=CronTriggerTimetable(cron, timezone="UTC") if (cron := uc.raw["schedules"].get("training")) else None,
         catchup=False,  # no start_date: the first nightly run is the next one, not one "missed" at deploy time
         max_active_runs=1,
         default_args=factory.default_args("data-scientist"),

@@ -45,11 +45,27 @@ def artifact_store(root: str | None = None):  # -> ArtifactStore
     return open_store(root)
 
 
-def use_case(name: str):  # -> UseCase
-    """The use case a generated DAG was built for, validated again in the task (the YAML may have changed)."""
-    from include.lifecycle.config import load_use_case
+_USE_CASES: dict[tuple[str, str, int], Any] = {}
 
-    return load_use_case(name, config_dir())
+
+def use_case(name: str):  # -> UseCase
+    """The use case a generated DAG was built for, validated again in the task (the YAML may have changed).
+
+    Cached per process by the file's mtime: a task calls this from several steps, and a changed YAML still
+    reloads.
+    """
+    from include.lifecycle.config import default_config_dir, load_use_case
+
+    path = (config_dir() or default_config_dir()) / f"{name}.yaml"
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return load_use_case(name, config_dir())  # raises the loader's own clear error
+    key = (name, str(path), stamp)
+    if key not in _USE_CASES:
+        _USE_CASES.clear()
+        _USE_CASES[key] = load_use_case(name, config_dir())
+    return _USE_CASES[key]
 
 
 def partition_date(context: dict[str, Any]) -> date:

@@ -189,6 +189,9 @@ def e2e_config_dir(tmp_path_factory) -> Path:
             if "max_drop" in spec:
                 spec["max_drop"] = max(float(spec["max_drop"]), 0.05)
         raw["evaluation"]["slice_max_drop"] = 0.15
+        # No nightly training inside a test session: a run started by the clock would hold the one training slot
+        # and the retraining policy would rightly refuse to queue another.
+        raw.setdefault("schedules", {})["training"] = None
         (out / f"{name}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return out
 

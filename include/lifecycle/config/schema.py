@@ -219,7 +219,7 @@ class Resources(_Strict):
 
 class Schedules(_Strict):
     acquisition: str = Field("30 0 * * *", description="cron, UTC; each run loads the previous day")
-    training: str = Field("0 2 * * *", description="cron, UTC; nightly retraining")
+    training: str | None = Field("0 2 * * *", description="cron, UTC; nightly retraining (null: only on request)")
 
 
 class UseCaseConfig(_Strict):

@@ -11,9 +11,14 @@ from lifecycle_ops.runtime import artifact_store, partition_date, source_for, us
 def deliver(context: dict[str, Any], name: str) -> dict[str, Any]:
     """The replayed source system drops the day's batch and labels into the landing area (``simulate_source``)."""
     from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowFailException
 
     from include.lifecycle.data import replay
 
+    if not (context.get("partition_key") or getattr(context.get("dag_run"), "partition_key", None)):
+        # Without a key the day's asset event would carry none, and no downstream partitioned DAG would run.
+        raise AirflowFailException("this run has no partition key: trigger it with Advanced Options → Partition "
+                                   "Key = the day to load (YYYY-MM-DD), or backfill a range of days")
     uc = use_case(name)
     day = partition_date(context)
     if not (context.get("params") or {}).get("simulate_source", True):
