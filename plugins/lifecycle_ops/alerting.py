@@ -155,6 +155,8 @@ def alert_from_context(
     task_id = getattr(ti, "task_id", None)
     params = context.get("params") or {}
     use_case = use_case or (params.get("use_case") if isinstance(params, Mapping) else None)
+    if not use_case and "__" in str(dag_id):  # generated DAGs are <use case>__<stage>: every alert names its use case
+        use_case = str(dag_id).split("__", 1)[0]
 
     det: dict[str, Any] = dict(details or {})
     exc_text = _exception_text(context.get("exception"))

@@ -39,12 +39,10 @@ def _wait(predicate, timeout, what, diagnose=lambda: ""):
 
 
 def test_ten_backfilled_days_give_ten_feature_and_ten_scoring_runs(airflow, store):
-    # The cron run at 00:30 on day d+1 loads partition d (run_offset -1): ticks Jan 8..17 are days Jan 7..16.
-    start = FIRST + timedelta(days=1)
+    # A backfill's range is the partitions (days) to load, first and last included.
     backfill = airflow.ok("POST", "/backfills", user="data_engineer", json={
-        "dag_id": dag_id("data_acquisition"), "from_date": f"{start.isoformat()}T00:00:00Z",
-        "to_date": f"{(start + timedelta(days=9)).isoformat()}T23:59:00Z", "max_active_runs": 10,
-        "reprocess_behavior": "none"})
+        "dag_id": dag_id("data_acquisition"), "from_date": f"{DAYS[0]}T00:00:00Z",
+        "to_date": f"{DAYS[-1]}T23:59:00Z", "max_active_runs": 10, "reprocess_behavior": "none"})
     assert backfill["dag_id"] == dag_id("data_acquisition")
 
     def summary() -> str:

@@ -31,12 +31,24 @@ def deliver(context: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def acquire(context: dict[str, Any], name: str) -> dict[str, Any]:
-    from include.lifecycle.data import acquisition
+    """Copy the day's batch; a replayed use case asked for a day outside its replay has nothing to load (skip)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from include.lifecycle.data import acquisition, replay
+    from include.lifecycle.data.sources import BatchMissingError
 
     uc = use_case(name)
     store = artifact_store()
-    return lineage.report(context, "acquire", acquisition.acquire(store, uc, partition_date(context),
-                                                                source_for(uc, store)), uc=uc, store=store)
+    day = partition_date(context)
+    try:
+        acquired = acquisition.acquire(store, uc, day, source_for(uc, store))
+    except BatchMissingError:
+        dates = replay.replay_dates(uc) if uc.section("replay") else []
+        if dates and not dates[0] <= day <= dates[-1]:
+            raise AirflowSkipException(f"{day}: outside the replay of {uc.name} ({dates[0]} .. {dates[-1]}), "
+                                       "so no batch was delivered; nothing to load") from None
+        raise
+    return lineage.report(context, "acquire", acquired, uc=uc, store=store)
 
 
 def validate(context: dict[str, Any], name: str) -> dict[str, Any]:
