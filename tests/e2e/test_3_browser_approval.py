@@ -60,7 +60,7 @@ def _wait_for(predicate, timeout: float, what: str, diagnose=lambda: ""):
 
 def _registry(store):
     from include.lifecycle.config import load_use_case
-    from include.lifecycle.registry import registry_for
+    from include.lifecycle.model.registry import registry_for
 
     return registry_for(store, load_use_case(USE_CASE))
 

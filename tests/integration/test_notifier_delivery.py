@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 
 from include.lifecycle.alerts import Alert
-from include.lifecycle.storage import open_store
+from include.lifecycle.store import open_store
 from lifecycle_ops.alerting import NOT_CONFIGURED, SENT, approval_pending_notifier, send_alert
 from tests.integration.receivers import SmtpReceiver, WebhookReceiver, conn_env_var, dead_port
 
