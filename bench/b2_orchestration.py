@@ -34,19 +34,18 @@ DAY = "2025-12-31"
 USE_CASE_YAML = str(PROJECT_ROOT / "include" / "config" / "churn.yaml")
 # Airflow task -> the library step the baseline times for it (None: glue with no library work).
 STEP_OF = {
-    ("data_acquisition", "deliver_source_batch"): "deliver_source_batch",
-    ("data_acquisition", "acquire"): "acquire",
-    ("data_acquisition", "validate"): "validate",
-    ("data_acquisition", "ingest_labels"): "ingest_labels",
-    ("data_acquisition", "publish"): None,
-    ("feature_engineering", "partitions"): None,
-    ("feature_engineering", "build"): "build",
-    ("model_training", "assemble"): "assemble",
-    ("model_training", "candidate_specs"): None,
-    ("model_training", "select_best"): "select_best",
-    ("model_training", "evaluate"): "evaluate",
-    ("model_training", "package"): "package",
-    ("model_training", "register"): "register",
+    ("churn__data_acquisition", "deliver_source_batch"): "deliver_source_batch",
+    ("churn__data_acquisition", "acquire"): "acquire",
+    ("churn__data_acquisition", "validate"): "validate",
+    ("churn__data_acquisition", "ingest_labels"): "ingest_labels",
+    ("churn__data_acquisition", "publish"): None,
+    ("churn__feature_engineering", "build_features"): "build",
+    ("churn__feature_engineering", "reconcile"): None,
+    ("churn__model_training", "assemble"): "assemble",
+    ("churn__model_training", "select_best"): "select_best",
+    ("churn__model_training", "evaluate"): "evaluate",
+    ("churn__model_training", "package"): "package",
+    ("churn__model_training", "register"): "register",
 }
 # What each task imports beyond the task runner (the LocalExecutor forks a worker that has Airflow loaded;
 # the task process then loads the DAG file and these).
@@ -76,20 +75,20 @@ def baseline(ctx: Context, tag: str) -> dict[str, Any]:
 def airflow_once(ctx: Context, api: Any, rep: int, home: Path) -> dict[str, Any]:
     load = load_average()
     t0 = time.time()
-    acq_run = api.trigger("data_acquisition", {"partition_date": DAY}, user="admin")
-    ac.wait_run(api, "data_acquisition", acq_run, 900)
-    fe = ac.wait_asset_run(api, "feature_engineering", t0, 600)
+    acq_run = api.trigger("churn__data_acquisition", user="admin", partition_key=DAY)
+    ac.wait_run(api, "churn__data_acquisition", acq_run, 900)
+    fe = ac.wait_asset_run(api, "churn__feature_engineering", t0, 600)
     fe_end = ac.ts(fe["end_date"])
     t1 = time.time()
-    tr_run = api.trigger("model_training", {"partition_date": DAY, "note": f"bench rep {rep}"}, user="admin")
-    ac.wait_task(api, "model_training", tr_run, "register", 1200)
-    rows = (ac.task_rows(api, "data_acquisition", acq_run) + ac.task_rows(api, "feature_engineering", fe["dag_run_id"])
-            + ac.task_rows(api, "model_training", tr_run))
-    ac.end_run(api, "model_training", tr_run)
-    run_of = {"data_acquisition": acq_run, "feature_engineering": fe["dag_run_id"], "model_training": tr_run}
+    tr_run = api.trigger("churn__model_training", {"partition_date": DAY, "note": f"bench rep {rep}"}, user="admin")
+    ac.wait_task(api, "churn__model_training", tr_run, "register", 1200)
+    rows = (ac.task_rows(api, "churn__data_acquisition", acq_run) + ac.task_rows(api, "churn__feature_engineering", fe["dag_run_id"])
+            + ac.task_rows(api, "churn__model_training", tr_run))
+    ac.end_run(api, "churn__model_training", tr_run)
+    run_of = {"churn__data_acquisition": acq_run, "churn__feature_engineering": fe["dag_run_id"], "churn__model_training": tr_run}
     for row in rows:
         row["log"] = task_log_profile(home, row, run_of[row["dag"]]) if row["end"] else None
-    register_end = next(r["end"] for r in rows if r["dag"] == "model_training" and r["task"] == "register")
+    register_end = next(r["end"] for r in rows if r["dag"] == "churn__model_training" and r["task"] == "register")
     handoff = t1 - fe_end  # the benchmark's own polling before it triggers training: not Airflow's cost
     wall = (register_end - t0) - handoff
     # Only spans Airflow owns: trigger -> features end, training trigger -> register end.
@@ -98,7 +97,7 @@ def airflow_once(ctx: Context, api: Any, rep: int, home: Path) -> dict[str, Any]
     ctx.say(f"airflow rep {rep}: {wall:.1f}s (busy {busy:.1f}s, handoff by the bench {handoff:.1f}s)")
     return {"wall_s": wall, "acq_features_s": fe_end - t0, "training_s": register_end - t1, "handoff_s": handoff,
             "busy_s": busy, "idle_s": wall - busy, "rows": rows, "load": load,
-            "runs": {"data_acquisition": acq_run, "feature_engineering": fe["dag_run_id"], "model_training": tr_run}}
+            "runs": {"churn__data_acquisition": acq_run, "churn__feature_engineering": fe["dag_run_id"], "churn__model_training": tr_run}}
 
 
 def task_log_profile(home: Path, row: dict[str, Any], run_id: str) -> dict[str, Any] | None:

@@ -82,13 +82,13 @@ def run(ctx: Context) -> dict[str, Any]:
             return _not_run(f"{name} is not running on 127.0.0.1:{port}")
     from bench.usecase import write_bench_use_case
 
-    uc_path = ctx.workdir / "scaleout" / "churn_fanout.yaml"
+    uc_path = ctx.workdir / "scaleout" / "config" / "churn.yaml"
     write_bench_use_case(uc_path, candidates=fanout_candidates())
     db_name = f"lifecycle_bench_{uuid.uuid4().hex[:8]}"
     redis_db = production.free_redis_db()
     home = ctx.workdir / "scaleout" / "home"
     plat = production.production_platform(home, free_port(), db_name=db_name, redis_db=redis_db, workers=2)
-    plat.extra_env.update({"AIRFLOW__CELERY__WORKER_CONCURRENCY": "1"})
+    plat.extra_env.update({"AIRFLOW__CELERY__WORKER_CONCURRENCY": "1", "LIFECYCLE_CONFIG_DIR": str(uc_path.parent)})
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
     try:
@@ -97,9 +97,9 @@ def run(ctx: Context) -> dict[str, Any]:
         ctx.say(f"production platform ready in {start_s:.0f}s (db {db_name}, redis db {redis_db})")
         api = ac.client(plat)
         t0 = time.time()
-        acq = api.trigger("data_acquisition", {"partition_date": DAY}, user="admin")
-        ac.wait_run(api, "data_acquisition", acq, 900)
-        ac.wait_asset_run(api, "feature_engineering", t0, 600)
+        acq = api.trigger("churn__data_acquisition", user="admin", partition_key=DAY)
+        ac.wait_run(api, "churn__data_acquisition", acq, 900)
+        ac.wait_asset_run(api, "churn__feature_engineering", t0, 600)
         load_s = time.time() - t0
         ctx.say(f"history partition loaded in {load_s:.0f}s")
         plan = [2, 1, 2, 1]
@@ -125,19 +125,18 @@ def run(ctx: Context) -> dict[str, Any]:
 def train_once(ctx: Context, api: Any, uc_path: str, i: int, workers: int) -> dict[str, Any]:
     load = load_average()
     t0 = time.time()
-    run_id = api.trigger("model_training", {"partition_date": DAY, "use_case": uc_path, "note": f"bench {i}"},
-                         user="admin")
+    run_id = api.trigger("churn__model_training", {"partition_date": DAY, "note": f"bench {i}"}, user="admin")
 
     def fanout_done() -> list[dict[str, Any]] | None:
-        rows = [r for r in ac.task_rows(api, "model_training", run_id) if r["task_id"] == "train_candidate"]
+        rows = [r for r in ac.task_rows(api, "churn__model_training", run_id) if r["task_id"] == "train_candidate"]
         bad = [r for r in rows if r["state"] in ("failed", "upstream_failed")]
         if bad:
-            raise RuntimeError(f"train_candidate failed:\n{api.diagnose('model_training', run_id)}")
+            raise RuntimeError(f"train_candidate failed:\n{api.diagnose('churn__model_training', run_id)}")
         return rows if len(rows) == FANOUT and all(r["state"] == "success" for r in rows) else None
 
     # The clock stops when the last candidate ends: the serial steps after the fan-out are not what scales.
     cands = ac.wait_for(fanout_done, 1800, "the training fan-out")
-    ac.end_run(api, "model_training", run_id)
+    ac.end_run(api, "churn__model_training", run_id)
     span = max(r["end"] for r in cands) - min(r["start"] for r in cands)
     out = {"workers": workers, "fanout_s": span, "run_s": max(r["end"] for r in cands) - t0, "load": load,
            "candidate_s": [r["end"] - r["start"] for r in cands],

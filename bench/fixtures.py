@@ -36,8 +36,8 @@ def sizes(ctx: Context) -> dict[str, int]:
 
 
 def bench_use_case(ctx: Context) -> Path:
-    """bench/out/<mode>/churn_bench.yaml: churn.yaml with max_rows raised and the scale candidates."""
-    path = ctx.workdir / "churn_bench.yaml"
+    """bench/out/<mode>/config/churn.yaml: churn.yaml with max_rows raised and the scale candidates."""
+    path = ctx.workdir / "config" / "churn.yaml"
     if "bench_uc" not in ctx.cache:
         from bench.usecase import write_bench_use_case
 

@@ -81,8 +81,10 @@ def stage_lifecycle(args: argparse.Namespace) -> dict[str, Any]:
         timings[name] = round(time.perf_counter() - started, 3)
         return out
 
+    from include.lifecycle.data import suite
+
     gx: dict[str, float] = defaultdict(float)
-    _instrument(validation, ["_gx"], gx)
+    _instrument(suite, ["_gx"], gx)
     timed("deliver_source_batch", replay.publish, store, uc, args.day)
     source = sources.LocalLandingSource(store)
     timed("acquire", acquisition.acquire, store, uc, args.day, source)
@@ -115,8 +117,13 @@ def stage_acquire_validate(args: argparse.Namespace) -> dict[str, Any]:
     uc = _use_case(args.uc)
     store = open_store(args.root)
     t: dict[str, float] = defaultdict(float)
-    _instrument(validation, ["parse_csv_bytes", "type_columns", "load_suite", "run_suite", "_gx",
-                             "_quarantine_rows", "_accepted_frame", "render_report"], t, "validate.")
+    from include.lifecycle.data import decide, suite
+
+    # patched where they are called: decide imports its helpers by name, validation imports render_report
+    _instrument(decide, ["parse_csv_bytes", "type_columns", "load_suite", "run_suite", "_quarantine_rows",
+                         "_accepted_frame"], t, "validate.")
+    _instrument(suite, ["_gx"], t, "validate.")
+    _instrument(validation, ["render_report"], t, "validate.")
     source = sources.LocalLandingSource(store)
     started = time.perf_counter()
     acquired = acquisition.acquire(store, uc, args.day, source)
@@ -298,12 +305,12 @@ def stage_drift_baseline(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def stage_score_reference(args: argparse.Namespace) -> dict[str, Any]:
-    """Set-up for the drift baseline: the version's training rows scored by itself (``monitoring.reference_frame``)."""
+    """Set-up for the drift baseline: the version's training rows scored by itself (``reference.reference_frame``)."""
     from include.lifecycle.store import open_store
-    from include.lifecycle.watch import monitoring
+    from include.lifecycle.watch import reference
 
     uc = _use_case(args.uc)
-    frame = monitoring.reference_frame(open_store(args.root), uc, args.version, with_scores=True)
+    frame = reference.reference_frame(open_store(args.root), uc, args.version, with_scores=True)
     frame.to_parquet(args.reference, index=False)
     return {"rows": len(frame)}
 

@@ -45,7 +45,7 @@ pytestmark = pytest.mark.production
 
 USE_CASE = "churn"
 DAY = "2025-12-31"  # the replay's already-labelled history partition
-DAGS = ("data_acquisition", "feature_engineering", "model_training")
+DAGS = ["churn__data_acquisition", "churn__feature_engineering", "churn__model_training"]
 BUCKET = "lifecycle-it"
 ARTIFACT_SUFFIXES = {".parquet", ".skops", ".csv", ".gz", ".html", ".png", ".md"}
 STORE_DIRS = {"landing", "incoming", "raw", "quarantine", "validation", "labels", "features", "training", "models"}
@@ -153,22 +153,22 @@ def scenario(production) -> dict[str, Any]:
     prefix = production["prefix"]
     t0 = time.monotonic()
 
-    acq = api.trigger("data_acquisition", {"partition_date": DAY}, user="data_engineer")
-    assert api.wait_run("data_acquisition", acq, timeout=300) == "success", api.diagnose("data_acquisition", acq)
+    acq = api.trigger("churn__data_acquisition", user="data_engineer", partition_key=DAY)
+    assert api.wait_run("churn__data_acquisition", acq, timeout=300) == "success", api.diagnose("churn__data_acquisition", acq)
     features_key = f"features/{USE_CASE}/date={DAY}/features.parquet"
     _wait(lambda: features_key in _bucket_keys(moto.endpoint, prefix), 240, f"{features_key} in the bucket")
-    fe_runs = api.runs("feature_engineering")
+    fe_runs = api.runs("churn__feature_engineering")
     assert any(r["run_type"] == "asset_triggered" for r in fe_runs), fe_runs
 
     t_features = time.monotonic()
-    run_id = api.trigger("model_training", {"partition_date": DAY, "note": "production integration"})
+    run_id = api.trigger("churn__model_training", {"partition_date": DAY, "note": "production integration"})
 
     def running_candidate():
-        for ti in api.task_instances("model_training", run_id):
+        for ti in api.task_instances("churn__model_training", run_id):
             if ti["task_id"] == "train_candidate" and ti["state"] == "running" and ti.get("hostname") in hosts.values():
                 return ti
-        if api.run("model_training", run_id)["state"] in ("success", "failed"):
-            raise AssertionError(api.diagnose("model_training", run_id))
+        if api.run("churn__model_training", run_id)["state"] in ("success", "failed"):
+            raise AssertionError(api.diagnose("churn__model_training", run_id))
         return None
 
     victim_ti = _wait(running_candidate, 420, "a train_candidate task running on a Celery worker", interval=0.5)
@@ -179,18 +179,18 @@ def scenario(production) -> dict[str, Any]:
     t_kill = time.monotonic()
     print(f"killed {victim} ({len(killed)} processes) while it ran train_candidate[{victim_ti['map_index']}]")
 
-    api.wait_task("model_training", run_id, "sme_approval", {"awaiting_input"}, timeout=420)
-    pending = api.pending_approvals("model_training", run_id)
+    api.wait_task("churn__model_training", run_id, "sme_approval", {"awaiting_input"}, timeout=420)
+    pending = api.pending_approvals("churn__model_training", run_id)
     assert len(pending) == 1, pending
-    answered = api.answer("model_training", run_id, "sme_approval", "Approve",
+    answered = api.answer("churn__model_training", run_id, "sme_approval", "Approve",
                           "Approved in the production rehearsal.", user="sme_alice")
     assert answered.status_code == 200, answered.text
-    assert api.wait_run("model_training", run_id, timeout=240) == "success", api.diagnose("model_training", run_id)
+    assert api.wait_run("churn__model_training", run_id, timeout=240) == "success", api.diagnose("churn__model_training", run_id)
     print(f"acquisition+features {t_features - t0:.0f}s, training until the kill {t_kill - t_features:.0f}s, "
           f"kill until the run succeeded {time.monotonic() - t_kill:.0f}s")
 
     tis = [ti for dag in DAGS for run in api.runs(dag) for ti in api.task_instances(dag, run["dag_run_id"])]
-    tries = api.ok("GET", f"/dags/model_training/dagRuns/{run_id}/taskInstances/train_candidate/"
+    tries = api.ok("GET", f"/dags/churn__model_training/dagRuns/{run_id}/taskInstances/train_candidate/"
                           f"{victim_ti['map_index']}/tries")["task_instances"]
     return {"api": api, "run_id": run_id, "hosts": hosts, "victim": victim, "victim_ti": victim_ti, "tis": tis,
             "tries": tries, "keys": _bucket_keys(moto.endpoint, prefix), **production}
