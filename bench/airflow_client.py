@@ -1,6 +1,6 @@
 """The REST calls the Airflow benchmarks make, with server-side timestamps for every measurement.
 
-Built on the e2e tests' :class:`tests.e2e.conftest.AirflowClient` (token handling, trigger, task states);
+Built on :class:`scripts.rest_client.AirflowClient` (token handling, trigger, task states);
 polling is every 0.5 s, but no number depends on it: durations come from the task instances'
 ``queued_when``/``start_date``/``end_date`` as Airflow recorded them.
 """
@@ -15,7 +15,7 @@ TERMINAL = {"success", "failed"}
 
 
 def client(platform: Any) -> Any:
-    from tests.e2e.conftest import AirflowClient
+    from scripts.rest_client import AirflowClient
 
     return AirflowClient(platform)
 

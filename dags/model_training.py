@@ -24,7 +24,7 @@ Trigger by hand (*Trigger*) to retrain now; every field of the form is optional.
 
 from __future__ import annotations
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import Param, dag, task
 
 from lifecycle_ops import factory
 from lifecycle_ops.approval import SMEApprovalOperator
@@ -39,8 +39,8 @@ def build(uc):
 
     @dag(
         dag_id=factory.dag_id(uc, "model_training"),
-        schedule=CronTriggerTimetable(cron, timezone="UTC") if (cron := uc.raw["schedules"].get("training")) else None,
-        catchup=False,  # no start_date: the first nightly run is the next one, not one "missed" at deploy time
+        schedule=factory.nightly(cron) if (cron := uc.raw["schedules"].get("training")) else None,
+        catchup=False,
         max_active_runs=1,
         default_args=factory.default_args("data-scientist"),
         tags=factory.tags(uc, "training", "evaluation", "packaging", "approval", "promotion"),

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, CronTriggerTimetable
 
 from include.lifecycle.config import ConfigError, UseCase, load_all
 from lifecycle_ops.runtime import config_dir
@@ -54,6 +54,16 @@ def default_args(owner: str, retries: int = 1) -> dict[str, Any]:
         "retry_delay": timedelta(seconds=20),
         "on_failure_callback": on_failure_notifier(),
     }
+
+
+def nightly(cron: str) -> CronTriggerTimetable:
+    """A cron schedule whose first run is the next tick, never one just past.
+
+    With no start_date, ``run_immediately=False`` still runs the latest tick at once when the DAG appears
+    within 10% of the cron's period after it (Airflow 3.3 treats False like None): deployed at 04:20 a nightly
+    02:00 training started at once and held ``max_active_runs`` against the run a person had just asked for.
+    """
+    return CronTriggerTimetable(cron, timezone="UTC", run_immediately=timedelta(0))
 
 
 def doc(module_doc: str | None, uc: UseCase) -> str:

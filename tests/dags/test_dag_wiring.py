@@ -154,3 +154,27 @@ def test_use_cases_never_share_assets_pools_or_dags(dags):
     assert by_uc["churn"] and by_uc["credit"]
     assert not by_uc["churn"] & by_uc["credit"]
     assert all("churn" in n for n in by_uc["churn"]) and all("credit" in n for n in by_uc["credit"])
+
+
+@pytest.mark.parametrize("use_case", USE_CASES)
+def test_nightly_training_never_starts_at_deploy_time(dags, use_case, monkeypatch):
+    """Deployed half an hour after the nightly tick, the first scheduled training is the next night's.
+
+    A run started at deploy time holds ``max_active_runs=1`` against the one a data scientist just asked for
+    (found in CI: deployed at 04:20, the 02:00 run started and the manual run stayed queued).
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
+    from airflow.timetables import trigger
+    from airflow.timetables.base import TimeRestriction
+
+    dag = dags[f"{use_case}__model_training"]
+    timetable = decode_timetable(encode_timetable(dag.timetable))  # what the scheduler runs
+    tick = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)  # the bundled YAMLs train nightly at 02:00 UTC
+    for after in (timedelta(minutes=1), timedelta(minutes=30), timedelta(hours=2, minutes=20)):
+        monkeypatch.setattr(trigger, "utcnow", lambda after=after: tick + after)
+        info = timetable.next_dagrun_info(last_automated_data_interval=None,
+                                          restriction=TimeRestriction(earliest=None, latest=None, catchup=False))
+        assert info is not None and info.run_after == tick + timedelta(days=1), (after, info)

@@ -7,9 +7,7 @@ hard deadline, and the platform is stopped by pid (process groups and descendant
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +15,10 @@ from typing import Any
 import pytest
 
 from scripts.lifecycle_platform import DEFAULT_USERS, Platform, free_port
+from scripts.rest_client import AirflowClient
 from tests.integration.receivers import SmtpReceiver, WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
-TERMINAL = {"success", "failed"}
 USE_CASES = ("churn", "credit")
 
 
@@ -28,137 +26,6 @@ def dag_id(stage: str, use_case: str = "churn") -> str:
     """The generated DAG of a use case's stage (one DAG set per use-case YAML)."""
     return f"{use_case}__{stage}"
 E2E_USERS = {**DEFAULT_USERS, "mallory": "user"}  # mallory can use the UI but is not an assigned SME
-
-
-class AirflowClient:
-    """Just enough of the REST API v2 for the tests, as an SME or an operator would call it."""
-
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-        self._tokens: dict[str, str] = {}
-
-    def request(self, method: str, path: str, user: str = "admin", **kwargs: Any):
-        import requests
-
-        if user not in self._tokens:
-            self._tokens[user] = self.platform.token(user)
-        headers = {"Authorization": f"Bearer {self._tokens[user]}"}
-        return requests.request(method, f"{self.platform.base_url}/api/v2{path}", headers=headers, timeout=30,
-                                **kwargs)
-
-    def ok(self, method: str, path: str, user: str = "admin", **kwargs: Any) -> Any:
-        resp = self.request(method, path, user=user, **kwargs)
-        assert resp.status_code < 300, f"{method} {path} -> {resp.status_code}: {resp.text[:1000]}"
-        return resp.json() if resp.content else None
-
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, user: str = "admin",
-                partition_key: str | None = None) -> str:
-        body: dict[str, Any] = {"logical_date": None, "conf": conf or {}}
-        if partition_key:
-            body["partition_key"] = partition_key
-        run = self.ok("POST", f"/dags/{dag_id}/dagRuns", user=user, json=body)
-        return run["dag_run_id"]
-
-    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        return self.ok("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
-
-    def runs(self, dag_id: str) -> list[dict[str, Any]]:
-        return self.ok("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "-run_after"})["dag_runs"]
-
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
-        tis = self.ok("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 200})
-        out: dict[str, str | None] = {}
-        for ti in tis["task_instances"]:
-            key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
-            out[key] = ti["state"]
-        return out
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return self.ok("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 200})[
-            "task_instances"]
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-        data = self.ok("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
-                       params={"deserialize": True})
-        value = data["value"]
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except ValueError:
-                return value
-        return value
-
-    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
-        resp = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-                            params={"map_index": map_index, "full_content": True})
-        if resp.status_code != 200:
-            return f"<no log: {resp.status_code}>"
-        try:
-            content = resp.json().get("content")
-        except ValueError:
-            return resp.text
-        if isinstance(content, list):
-            return "\n".join(c.get("event", str(c)) if isinstance(c, dict) else str(c) for c in content)
-        return str(content)
-
-    def diagnose(self, dag_id: str, run_id: str) -> str:
-        """Task states plus the log tail of every failed task: what a person would open in the UI."""
-        lines = [f"run {dag_id}/{run_id}: {self.task_states(dag_id, run_id)}"]
-        for ti in self.task_instances(dag_id, run_id):
-            if ti["state"] in ("failed", "up_for_retry", "upstream_failed"):
-                text = self.log(dag_id, run_id, ti["task_id"], max(ti.get("try_number") or 1, 1), ti["map_index"])
-                lines.append(f"--- {ti['task_id']} [{ti['map_index']}] log tail ---\n{text[-3000:]}")
-        return "\n".join(lines)
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300, states: set[str] = TERMINAL) -> str:
-        end = time.monotonic() + timeout
-        state = None
-        while time.monotonic() < end:
-            state = self.run(dag_id, run_id)["state"]
-            if state in states:
-                return state
-            time.sleep(2)
-        raise AssertionError(f"{dag_id}/{run_id} still {state} after {timeout}s\n{self.diagnose(dag_id, run_id)}")
-
-    def wait_task(self, dag_id: str, run_id: str, task_id: str, states: set[str], timeout: float = 300) -> str:
-        end = time.monotonic() + timeout
-        state = None
-        while time.monotonic() < end:
-            state = self.task_states(dag_id, run_id).get(task_id)
-            if state in states:
-                return state
-            if self.run(dag_id, run_id)["state"] in TERMINAL:
-                break
-            time.sleep(2)
-        raise AssertionError(f"{dag_id}/{run_id}.{task_id} is {state}, wanted {states}\n"
-                             f"{self.diagnose(dag_id, run_id)}")
-
-    def pending_approvals(self, dag_id: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
-        data = self.ok("GET", f"/dags/{dag_id or '~'}/dagRuns/{run_id or '~'}/hitlDetails",
-                       params={"response_received": False})
-        return data.get("hitl_details", [])
-
-    def answer(self, dag_id: str, run_id: str, task_id: str, option: str, comment: str, user: str,
-               map_index: int = -1, settle: float = 10.0):
-        """Answer a pending approval as ``user`` would in the UI.
-
-        Airflow 3.3 race (seen here under load): an answer that lands within a second or two of the task
-        parking in ``awaiting_input`` can arrive before the executor has reported the parking process's exit;
-        the scheduler then treats that late "success" as a lost task, marks the resumed task up_for_retry, and
-        the retry asks again. A person never answers that fast, so wait until the parking try is ``settle``
-        seconds old (from the task instance's own start_date) before answering.
-        """
-        from datetime import UTC, datetime
-
-        ti = self.ok("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
-                     params={"map_index": map_index} if map_index >= 0 else None)
-        started = ti.get("start_date")
-        if started:
-            age = (datetime.now(UTC) - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds()
-            if age < settle:
-                time.sleep(settle - age)
-        return self.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
-                            user=user, json={"chosen_options": [option], "params_input": {"comment": comment}})
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.e2e.conftest import TERMINAL, dag_id
+from scripts.rest_client import TERMINAL
+from tests.e2e.conftest import dag_id
 
 pytestmark = pytest.mark.e2e
 

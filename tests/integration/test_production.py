@@ -38,7 +38,7 @@ from scripts.production import (
     redis_url,
     s3_client,
 )
-from tests.e2e.conftest import AirflowClient
+from scripts.rest_client import AirflowClient
 from tests.integration.receivers import SmtpReceiver, WebhookReceiver
 
 pytestmark = pytest.mark.production
@@ -107,6 +107,7 @@ def production(tmp_path_factory) -> Iterator[dict[str, Any]]:
             # A lost worker's task is failed (and retried) after 40 s without heartbeat, not Airflow's 300 s.
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "40",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "LIFECYCLE_CONFIG_DIR": str(_config_dir(base)),
             "ALERT_SMTP_HOST": "127.0.0.1", "ALERT_SMTP_PORT": str(smtp.port), "ALERT_WEBHOOK_URL": hook.url,
         })
         plat.start(wait=False)
@@ -131,6 +132,19 @@ def production(tmp_path_factory) -> Iterator[dict[str, Any]]:
                 problems.append(repr(exc))
         print(f"production fixture total {time.monotonic() - started:.0f}s")
         assert not problems, problems
+
+
+def _config_dir(base: Path) -> Path:
+    """The bundled churn YAML without its nightly training: a run started by the clock (a test crossing 02:00
+    UTC) would hold the one training slot while the test waits for the run it triggered."""
+    import yaml
+
+    raw = yaml.safe_load((PROJECT_ROOT / "include" / "config" / f"{USE_CASE}.yaml").read_text())
+    raw.setdefault("schedules", {})["training"] = None
+    out = base / "config"
+    out.mkdir()
+    (out / f"{USE_CASE}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return out
 
 
 def _wait(predicate, timeout: float, what: str, interval: float = 2.0):
