@@ -99,8 +99,6 @@ def store(platform):
     return open_store(platform.extra_env["LIFECYCLE_ARTIFACT_ROOT"])
 
 
-
-
 # -- a real browser against the running Airflow ----------------------------------------------------------------
 
 BROWSER_ARTIFACTS = ROOT / "test-artifacts" / "browser"
