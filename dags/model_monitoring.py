@@ -15,7 +15,6 @@ with the day and the reason (a partitioned event cannot start the nightly-schedu
 
 from __future__ import annotations
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import IdentityMapper, PartitionedAssetTimetable, dag, task
 
 from lifecycle_ops import factory
@@ -48,15 +47,9 @@ def build(uc):
 
         @task(outlets=[retrain])
         def request_retrain(decision: dict, **context) -> dict:
-            return t.request_retrain(context, name, decision, retrain)
+            return t.request_retrain(context, name, decision, retrain, training)
 
-        request = request_retrain(decide(monitor()))
-        request >> TriggerDagRunOperator(
-            task_id="trigger_training",
-            trigger_dag_id=training,
-            conf=request,
-            wait_for_completion=False,
-        )
+        request_retrain(decide(monitor()))
 
     return model_monitoring()
 

@@ -138,10 +138,8 @@ def test_monitoring_follows_predictions_and_triggers_training(dags, uc):
     dag = dags[f"{uc}__model_monitoring"]
     assert isinstance(dag.timetable, PartitionedAssetTimetable)
     assert schedule_assets(dag) == {f"predictions/{uc}"}
-    assert edges(dag) == {("monitor", "decide"), ("decide", "request_retrain"),
-                          ("request_retrain", "trigger_training")}
+    assert edges(dag) == {("monitor", "decide"), ("decide", "request_retrain")}
     assert outlets(dag, "request_retrain") == {f"retrain-requested/{uc}"}
-    assert dag.get_task("trigger_training").trigger_dag_id == f"{uc}__model_training"
 
 
 def test_use_cases_never_share_assets_pools_or_dags(dags):
