@@ -8,6 +8,7 @@ into ``mutants/`` there, so every module keeps its own cache and a rerun only re
     python scripts/mutation.py                       # every module, then tests/MUTATION.md
     python scripts/mutation.py --module retraining   # one module (its row is updated)
     python scripts/mutation.py --fresh               # forget cached verdicts first
+    python scripts/mutation.py --show retraining     # the diff of every surviving mutant of a module
 
 Score = (killed + timeout) / (total - equivalent); ``[tool.mutation.equivalent]`` names the equivalent
 mutants with a reason. Exit status 1 when a module run scores below ``--min-score``.
@@ -92,14 +93,26 @@ def prepare(tool: dict[str, Any], module: str, fresh: bool) -> Path:
     return work
 
 
-def run_mutmut(work: Path, max_children: int, nice: int) -> tuple[int, float]:
+def previous_survivors(work: Path, module: str) -> list[str]:
+    """Mutants a previous run left alive: retested, since tests may have been added since."""
+    meta = work / "mutants" / (module + ".meta")
+    if not meta.exists():
+        return []
+    codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+    return sorted(name for name, code in codes.items() if code in SURVIVED | NO_TESTS)
+
+
+def run_mutmut(work: Path, module: str, max_children: int, nice: int) -> tuple[int, float]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the copies in mutants/ must be imported
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     cmd = ["nice", "-n", str(nice), str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children",
            str(max_children)]
+    survivors = previous_survivors(work, module)
     started = time.monotonic()
     with open(work / "mutmut.log", "w", encoding="utf-8") as log:
         rc = subprocess.call(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if rc == 0 and survivors:  # mutmut keeps a verdict once given; ask again for the ones that survived
+            rc = subprocess.call(cmd + survivors, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     return rc, time.monotonic() - started
 
 
@@ -172,6 +185,21 @@ def write_report(tool: dict[str, Any]) -> None:
     REPORT.write_text("\n".join(text), encoding="utf-8")
 
 
+SHOW = """
+import json, sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+for name in json.load(open("result.json"))["survivors"]:
+    print("#", name)
+    print(get_diff_for_mutant(name, path=sys.argv[1]))
+"""
+
+
+def show(module: str) -> int:
+    """Print the diff of each survivor of the last run of ``module``."""
+    work = WORK / slug(module)
+    return subprocess.call([str(ROOT / ".venv" / "bin" / "python"), "-c", SHOW, module], cwd=work)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", action="append", help="module path or stem (repeatable); default: all")
@@ -180,9 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="forget cached verdicts (delete .mutation/<module>)")
     parser.add_argument("--min-score", type=float, default=80.0)
     parser.add_argument("--report-only", action="store_true", help="rewrite tests/MUTATION.md from the last runs")
+    parser.add_argument("--show", metavar="MODULE", help="print the surviving mutants of MODULE's last run")
     args = parser.parse_args(argv)
 
     tool = load_config()
+    if args.show:
+        return show(next(m for m in tool["mutation"]["modules"] if args.show in (m, slug(m))))
     modules = list(tool["mutation"]["modules"])
     if args.module:
         wanted = set(args.module)
@@ -194,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     for module in [] if args.report_only else modules:
         work = prepare(tool, module, args.fresh)
         print(f"mutating {module} against {', '.join(tool['mutation']['modules'][module])} ...", flush=True)
-        rc, seconds = run_mutmut(work, args.max_children, args.nice)
+        rc, seconds = run_mutmut(work, module, args.max_children, args.nice)
         if rc != 0:
             print(f"mutmut failed on {module} (exit {rc}); see {work / 'mutmut.log'}", file=sys.stderr)
             return 2

@@ -53,7 +53,7 @@ def use_case(override, churn_uc, **evaluation):
 @pytest.fixture
 def uc(override, churn_uc):
     return use_case(override, churn_uc, primary_metric="roc_auc", slice_min_rows=4,
-                    bootstrap={"samples": 40, "confidence": 0.9, "seed": 3})
+                    bootstrap={"samples": 12, "confidence": 0.9, "seed": 3})
 
 
 def holdout(n: int = 40, seed: int = 0) -> pd.DataFrame:
@@ -159,8 +159,8 @@ def test_evaluate_holds_the_evidence_the_sme_reads(uc) -> None:
     assert ev["primary_metric"] == "roc_auc" and ev["slice_metric"] == "roc_auc" and ev["slice_min_rows"] == 4
     boot = ev["bootstrap"]
     assert (boot["metric"], boot["point"], boot["samples"], boot["confidence"], boot["seed"]) == \
-        ("roc_auc", ev["metrics"]["roc_auc"], 40, 0.9, 3)
-    assert boot == {**boot, **bootstrap_ci(y, p, _auc, 40, 0.9, 3)}
+        ("roc_auc", ev["metrics"]["roc_auc"], 12, 0.9, 3)
+    assert boot == {**boot, **bootstrap_ci(y, p, _auc, 12, 0.9, 3)}
     assert ev["holdout_sha256"] == holdout_fingerprint(frame, uc)
     assert ev["costs"] == costs(uc)
     assert set(ev["curves"]) == {"roc", "pr", "calibration"}
@@ -181,14 +181,14 @@ def test_evaluate_defaults_when_the_yaml_says_little(override, churn_uc) -> None
 
 def test_evaluate_uses_the_configured_primary_metric(override, churn_uc) -> None:
     uc = use_case(override, churn_uc, primary_metric="recall", slice_metric="average_precision",
-                  bootstrap={"samples": 10, "seed": 1})
+                  bootstrap={"samples": 4, "seed": 1})
     ev = evaluate(ColumnModel(), holdout(), uc)
     assert ev["bootstrap"]["metric"] == "recall" and ev["bootstrap"]["point"] == ev["metrics"]["recall"]
     assert ev["slice_metric"] == "average_precision"
     frame = holdout()
     y, p = frame["y"].to_numpy(), frame["p"].to_numpy()
     assert ev["bootstrap"]["low"] == bootstrap_ci(
-        y, p, lambda a, b: point_metrics(a, b, ev["threshold"], costs(uc))["recall"], 10, 0.95, 1)["low"]
+        y, p, lambda a, b: point_metrics(a, b, ev["threshold"], costs(uc))["recall"], 4, 0.95, 1)["low"]
 
 
 def test_slices_group_each_value_with_its_own_rows(uc) -> None:
@@ -218,7 +218,7 @@ def test_a_one_class_slice_is_reported_not_judged(uc) -> None:
 
 
 def test_numeric_slices_are_quartiles(override, churn_uc) -> None:
-    uc = override(use_case(override, churn_uc, slice_min_rows=4), slices=["charges"])
+    uc = override(use_case(override, churn_uc, slice_min_rows=4, bootstrap={"samples": 2}), slices=["charges"])
     frame = holdout()
     slices = evaluate(ColumnModel(), frame, uc)["slices"]["charges"]
     assert len(slices) == 4 and [s["rows"] for s in slices] == [10, 10, 10, 10]
@@ -423,3 +423,32 @@ def test_unjudged_slices_are_reported_and_never_block(override, churn_uc, cand, 
     assert check["status"] == "skipped" and check["bound"] == 0.05 and check["rows"] == 50
     assert check["detail"] == f"Slice plan=gold reported, not judged: {why}."
     assert out["blessed"] is True
+
+
+def test_curves_are_the_holdout_curves_thinned_for_the_model_card() -> None:
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from include.lifecycle.model.evaluation import _curves
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 1500)
+    p = np.clip(0.1 * y + rng.uniform(0, 0.9, 1500), 0, 1).round(4)
+    curves = _curves(y, p)
+    fpr, tpr, _ = roc_curve(y, p)
+    precision, recall, _ = precision_recall_curve(y, p)
+    frac, mean = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    assert len(fpr) > CURVE_POINTS and len(curves["roc"]["fpr"]) == CURVE_POINTS
+    idx = np.unique(np.linspace(0, len(fpr) - 1, CURVE_POINTS).astype(int))
+    assert curves["roc"] == {"fpr": np.round(fpr[idx], 5).tolist(), "tpr": np.round(tpr[idx], 5).tolist()}
+    assert curves["roc"]["fpr"][0] == 0.0 and curves["roc"]["tpr"][-1] == 1.0  # both ends kept
+    ridx = np.unique(np.linspace(0, len(recall) - 1, CURVE_POINTS).astype(int))
+    assert curves["pr"]["recall"] == np.round(recall[::-1][ridx], 5).tolist()
+    assert curves["pr"]["precision"] == np.round(precision[::-1][ridx], 5).tolist()
+    assert curves["pr"]["recall"][0] == 0.0 and curves["pr"]["recall"][-1] == 1.0
+    assert curves["pr"]["base_rate"] == round(float(y.mean()), 5)
+    assert curves["calibration"] == {"mean_predicted": np.round(mean, 5).tolist(),
+                                     "fraction_positive": np.round(frac, 5).tolist()}
+    assert len(curves["calibration"]["mean_predicted"]) == 10
+    short = _curves(Y, P)  # fewer points than CURVE_POINTS: every point kept
+    assert short["roc"]["fpr"] == np.round(roc_curve(Y, P)[0], 5).tolist()
