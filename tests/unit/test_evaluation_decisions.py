@@ -452,3 +452,79 @@ def test_curves_are_the_holdout_curves_thinned_for_the_model_card() -> None:
     assert len(curves["calibration"]["mean_predicted"]) == 10
     short = _curves(Y, P)  # fewer points than CURVE_POINTS: every point kept
     assert short["roc"]["fpr"] == np.round(roc_curve(Y, P)[0], 5).tolist()
+
+
+def test_every_check_names_its_metric_observation_and_bound(override, churn_uc) -> None:
+    uc = rule(override, churn_uc, {"roc_auc": {"min": 0.8, "max_drop": 0.02}, "recall": {"min": 0.5, "max_drop": 0.1}})
+    out = compare(ev_doc({"roc_auc": 0.81, "recall": None}, holdout_sha="c"),
+                  ev_doc({"roc_auc": 0.82, "recall": 0.6}, holdout_sha="c"), uc)
+    picked = [{k: c[k] for k in ("kind", "metric", "observed", "bound", "status")} for c in out["checks"]]
+    assert picked == [
+        {"kind": "holdout", "metric": "holdout_sha256", "observed": "c", "bound": "c", "status": "pass"},
+        {"kind": "value", "metric": "roc_auc", "observed": 0.81, "bound": 0.8, "status": "pass"},
+        {"kind": "change", "metric": "roc_auc", "observed": pytest.approx(0.01), "bound": 0.02, "status": "pass"},
+        {"kind": "value", "metric": "recall", "observed": None, "bound": 0.5, "status": "fail"},
+        {"kind": "change", "metric": "recall", "observed": None, "bound": 0.1, "status": "skipped"},
+    ]
+
+
+def test_a_metric_without_a_change_rule_does_not_stop_the_next_ones(override, churn_uc) -> None:
+    uc = rule(override, churn_uc, {"recall": {"min": 0.1}, "roc_auc": {"max_drop": 0.01},
+                                   "average_precision": {"max_drop": 0.01}})
+    out = compare(ev_doc({"recall": 0.5, "roc_auc": None, "average_precision": 0.5}),
+                  ev_doc({"roc_auc": 0.8, "average_precision": 0.6}), uc)
+    changes = checks_of(out, "change")
+    assert [c["metric"] for c in changes] == ["roc_auc", "average_precision"]
+    assert changes[1]["status"] == "fail" and out["blessed"] is False
+
+
+def test_evidence_without_metrics_or_slices_is_judged_not_a_crash(override, churn_uc) -> None:
+    uc = rule(override, churn_uc, {"roc_auc": {"min": 0.5, "max_drop": 0.01}})
+    out = compare({"holdout_sha256": "x"}, {"holdout_sha256": "x"}, uc)
+    assert [c["status"] for c in out["checks"]] == ["pass", "fail", "skipped"]
+    assert checks_of(out, "slice") == []
+
+
+def test_fallback_change_rule_keys_and_kinds(override, churn_uc) -> None:
+    # a higher-is-better metric configured with max_rise / rise_kind: that rule is used
+    uc = rule(override, churn_uc, {"roc_auc": {"max_rise": 0.1, "rise_kind": "relative"}})
+    check = checks_of(compare(ev_doc({"roc_auc": 0.7}), ev_doc({"roc_auc": 0.8}), uc), "change")[0]
+    assert check["relative"] is True and check["bound"] == 0.1 and check["observed"] == pytest.approx(0.125)
+    assert check["passed"] is False
+    lower = rule(override, churn_uc, {"brier": {"max_drop": 0.1, "drop_kind": "relative"}})
+    check = checks_of(compare(ev_doc({"brier": 0.22}), ev_doc({"brier": 0.2}), lower), "change")[0]
+    assert check["relative"] is True and check["observed"] == pytest.approx(0.1) and check["passed"] is True
+
+
+def test_the_change_and_slice_tolerance_is_exactly_float_noise(override, churn_uc) -> None:
+    # worse == bound + 1e-12 still passes: the tolerance only absorbs rounding
+    uc = rule(override, churn_uc, {"roc_auc": {"max_drop": 0.0}}, slice_max_drop=0.0)
+    champion = ev_doc({"roc_auc": 1e-12}, {"plan": [_slice("gold", 1e-12)]})
+    out = compare(ev_doc({"roc_auc": 0.0}, {"plan": [_slice("gold", 0.0)]}), champion, uc)
+    assert [c["status"] for c in out["checks"][1:]] == ["pass", "pass"]
+    worse = ev_doc({"roc_auc": 0.0}, {"plan": [_slice("gold", 0.0)]})
+    champion2 = ev_doc({"roc_auc": 2e-12}, {"plan": [_slice("gold", 2e-12)]})
+    assert [c["status"] for c in compare(worse, champion2, uc)["checks"][1:]] == ["fail", "fail"]
+
+
+def test_slice_checks_record_bound_metric_and_keep_going(override, churn_uc) -> None:
+    uc = rule(override, churn_uc, {}, slice_max_drop=0.03)
+    champion = ev_doc({}, {"plan": [_slice("gold", 0.8), _slice("basic", 0.8)]})
+    cand = ev_doc({}, {"plan": [_slice("gold", 0.1, judged=False, why="few rows"), _slice("basic", 0.7)]})
+    skipped, judged = checks_of(compare(cand, champion, uc), "slice")
+    assert (skipped["metric"], skipped["observed"], skipped["slice"], skipped["status"]) == \
+        ("roc_auc", 0.1, "plan=gold", "skipped")
+    assert (judged["metric"], judged["bound"], judged["slice"], judged["status"]) == \
+        ("roc_auc", 0.03, "plan=basic", "fail")
+    assert judged["observed"] == pytest.approx(0.1)
+
+
+def test_slices_on_columns_outside_the_contract_and_on_tied_numbers(override, churn_uc) -> None:
+    uc = override(use_case(override, churn_uc, slice_min_rows=4, bootstrap={"samples": 2}), slices=["region", "charges"])
+    frame = holdout()
+    frame["region"] = np.where(np.arange(40) % 2 == 0, "north", "south")
+    frame["charges"] = np.where(np.arange(40) < 30, 50.0, frame["charges"])  # ties: quartile edges repeat
+    slices = evaluate(ColumnModel(), frame, uc)["slices"]
+    assert [s["value"] for s in slices["region"]] == ["north", "south"]
+    assert [s["rows"] for s in slices["region"]] == [20, 20]
+    assert 1 < len(slices["charges"]) < 4 and sum(s["rows"] for s in slices["charges"]) == 40
