@@ -250,3 +250,43 @@ def test_the_cli_lists_versions_and_aliases_and_names_its_commands(registry, cap
     for text in ("which version was champion at a time", "print the ledger, oldest first", "list versions and aliases",
                  "Read the model registry: champion at a time, the ledger."):
         assert text in usage
+
+
+def _skops() -> bytes:
+    from sklearn.linear_model import LogisticRegression
+
+    from include.lifecycle.model.packaging import dumps_model
+
+    return dumps_model(LogisticRegression(C=0.25))[0]
+
+
+def test_load_model_by_version_or_alias_only_with_matching_bytes(registry) -> None:
+    from include.lifecycle.model.packaging import runtime_requirements
+
+    register(registry, _skops(), requirements=runtime_requirements())
+    assert registry.load_model(1).C == 0.25
+    with pytest.raises(RegistryError, match="load_model needs a version or an alias"):
+        registry.load_model()
+    with pytest.raises(RegistryError, match="model 'churn' has no 'champion' alias"):
+        registry.load_model(alias="champion")
+    registry.promote(1, actor="sme")
+    assert registry.load_model(alias="champion").C == 0.25
+    key = registry.manifest(1)["artifacts"]["model.skops"]["key"]
+    registry.store.write_bytes(key, _skops()[:-1] + b"x")
+    with pytest.raises(IntegrityError, match="model 'churn' v1: model.skops sha256 differs from the manifest"):
+        registry.load_model(1)
+
+
+def test_load_model_warns_when_built_with_other_packages(registry, caplog) -> None:
+    from include.lifecycle.model.packaging import runtime_requirements
+
+    have = runtime_requirements()["packages"]
+    register(registry, _skops(), requirements={"packages": {**have, "scikit-learn": "0.0.1"}})
+    register(registry, _skops(), requirements={"packages": have})
+    with caplog.at_level("WARNING", logger="include.lifecycle.model.registry"):
+        registry.load_model(2)
+        assert caplog.records == []
+        registry.load_model(1)
+    (record,) = caplog.records
+    assert record.getMessage() == (f"model churn v1 was built with other package versions: "
+                                   f"{{'scikit-learn': ('0.0.1', '{have['scikit-learn']}')}}")
