@@ -7,6 +7,7 @@ champion at an exact instant, and the manifest says what the SME was shown (bles
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -207,7 +208,7 @@ def test_set_alias_compare_and_swap(registry) -> None:
 def test_registry_for_uses_the_model_name_else_the_use_case(store) -> None:
     assert registry_for(store, SimpleNamespace(name="churn", raw={})).name == "churn"
     named = registry_for(store, SimpleNamespace(name="churn", raw={"model_name": "churn_model"}))
-    assert named.name == "churn_model" and named.prefix.startswith("models/churn_model")
+    assert named.name == "churn_model" and named.prefix.startswith("models/churn_model") and named.store is store
     with pytest.raises(RegistryError, match="not key-safe"):
         ModelRegistry(store, "bad/name")
 
@@ -243,13 +244,38 @@ def test_the_cli_lists_versions_and_aliases_and_names_its_commands(registry, cap
     ledger = json.loads(capsys.readouterr().out)
     assert [e["event"] for e in ledger] == ["registered", "promoted"]
     assert set(ledger[0]) == {"seq", "at", "event", "version", "actor", "comment"}
+    at = registry.ledger()[-1]["at"]
+    main(["champion-at", "--model", "churn", "--root", root, "--at", at])
+    assert json.loads(capsys.readouterr().out) == {"model": "churn", "at": parse_time(at).isoformat(),
+                                                   "champion_version": 1}
+
+
+def _usage(capsys, argv: list[str]) -> str:
     with pytest.raises(SystemExit):
-        main(["--help"])
-    usage = capsys.readouterr().out
-    assert "python -m include.lifecycle.model.registry" in usage
-    for text in ("which version was champion at a time", "print the ledger, oldest first", "list versions and aliases",
-                 "Read the model registry: champion at a time, the ledger."):
-        assert text in usage
+        main(argv)
+    return capsys.readouterr().out
+
+
+def test_the_cli_says_what_each_command_and_option_is_for(capsys) -> None:
+    top = _usage(capsys, ["--help"])
+    assert top.startswith("usage: python -m include.lifecycle.model.registry [-h]")
+    assert "\nRead the model registry: champion at a time, the ledger.\n" in top
+    for line in (r"\s+champion-at\s+which version was champion at a time\n", r"\s+ledger\s+print the ledger, oldest first\n",
+                 r"\s+versions\s+list versions and aliases\n"):
+        assert re.search(line, top), line
+    sub = _usage(capsys, ["champion-at", "--help"])
+    assert re.search(r"\s--at AT\s+ISO time, e.g. 2026-01-05T00:00Z\n", sub)
+    assert re.search(r"\s--root ROOT\s+artifact store root \(default \$LIFECYCLE_ARTIFACT_ROOT\)\n", sub)
+    assert "--at" not in _usage(capsys, ["ledger", "--help"])
+
+
+@pytest.mark.parametrize(("argv", "missing"), [
+    ([], "command"), (["ledger"], "--model"), (["champion-at", "--model", "churn"], "--at")])
+def test_the_cli_refuses_missing_arguments(capsys, argv, missing) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "the following arguments are required: " + missing in capsys.readouterr().err
 
 
 def _skops() -> bytes:
