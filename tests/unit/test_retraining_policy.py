@@ -217,10 +217,35 @@ def test_the_record_says_who_when_and_what(store, uc) -> None:
 
 
 def test_history_is_oldest_first_and_only_decisions(store, uc) -> None:
+    register(store, uc, "2026-01-02")  # the registry's JSON objects are not decisions
+    store.write_bytes("monitoring/other/retrain_decisions/x.json", b"{}")
     labels(store, uc, "2026-01-05", 60)
     decide(store, uc, "2026-01-12T08:00:00Z")
     decide(store, uc, "2026-01-13T08:00:00Z", pending=True)
     store.write_bytes(f"{retrain_decisions_prefix(uc)}/README.txt", b"not a decision")
     history = decision_history(store, uc)
     assert [d["decided_at"][:10] for d in history] == ["2026-01-12", "2026-01-13"]
-    assert [d["retrain"] for d in history] == [True, False]
+    assert [d["retrain"] for d in history] == [False, False]  # v1 was registered just now: cooldown
+
+
+def test_decisions_are_stamped_in_utc_whatever_the_machine_timezone(store, uc, monkeypatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        out = decide(store, uc, "2026-01-12T08:00:00+01:00")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert out["decided_at"] == "2026-01-12T07:00:00+00:00"
+    assert out["decision_key"].split("/")[-1].startswith("20260112T070000000000Z-")
+
+
+def test_a_cut_off_given_as_a_timestamp_counts_from_its_day(store, uc) -> None:
+    register(store, uc, "2026-01-02T23:30:00+00:00")
+    labels(store, uc, "2026-01-02", 100)
+    labels(store, uc, "2026-01-03", 60)
+    now = last_training_at(registry_for(store, uc)) + timedelta(days=400)
+    out = decide(store, uc, now, result={**BREACH, "version": 1})
+    assert out["checks"]["new_labels"]["after"] == "2026-01-02" and out["checks"]["new_labels"]["rows"] == 60
