@@ -207,3 +207,14 @@ def test_numeric_labels_keep_their_type(store, uc, override) -> None:
     table = pq.read_table(store.local_path(predictions_key(numeric, DAY)))
     assert table.schema.field("predicted_label").type == pa.int64()
     assert table.column("predicted_label").to_pylist() == [0, 1]
+
+
+def test_the_published_partition_is_readable_by_others_and_leaves_no_temp_file(store, uc) -> None:
+    version = register(store, uc)
+    features(store, uc, [0.2, 0.7, 0.9])
+    out = score_partition(store, uc, DAY, version)
+    path = store.local_path(predictions_key(uc, DAY))
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in path.parent.iterdir()) == ["predictions.parquet"]
+    assert out["seconds"] >= 0 and out["seconds"] == round(out["seconds"], 3)
+    assert datetime.fromisoformat(out["scored_at"]).tzinfo is not None
