@@ -291,7 +291,7 @@ def test_load_model_by_version_or_alias_only_with_matching_bytes(registry) -> No
 
     register(registry, _skops(), requirements=runtime_requirements())
     assert registry.load_model(1).C == 0.25
-    with pytest.raises(RegistryError, match="load_model needs a version or an alias"):
+    with pytest.raises(RegistryError, match="^load_model needs a version or an alias$"):
         registry.load_model()
     with pytest.raises(RegistryError, match="model 'churn' has no 'champion' alias"):
         registry.load_model(alias="champion")

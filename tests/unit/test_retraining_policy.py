@@ -67,6 +67,8 @@ def test_cooldown_ends_exactly_at_last_training_plus_cooldown(store, uc) -> None
     assert at_end["retrain"] is True and at_end["checks"]["cooldown"]["passed"] is True
     assert at_end["checks"]["cooldown"]["hours_since_last_training"] == 10.0
     assert "Cooldown passed: last training 10.0 h ago >= 10 h." in at_end["reasons"]
+    later = decide(store, uc, last + timedelta(hours=10, minutes=30))
+    assert later["checks"]["cooldown"]["hours_since_last_training"] == 10.5
     just_before = decide(store, uc, last + timedelta(hours=10) - timedelta(seconds=1))
     assert just_before["retrain"] is False and just_before["blocked_by"] == ["cooldown"]
     cooldown = just_before["checks"]["cooldown"]

@@ -185,7 +185,7 @@ def test_score_partition_labels_every_row_with_the_version_and_threshold(store, 
 
 def test_score_partition_refuses_what_it_cannot_score(store, uc) -> None:
     version = register(store, uc)
-    with pytest.raises(ScoringError, match="chunk_rows must be at least 1"):
+    with pytest.raises(ScoringError, match="^chunk_rows must be at least 1$"):
         score_partition(store, uc, DAY, version, chunk_rows=0)
     with pytest.raises(ScoringError, match="no features partition"):
         score_partition(store, uc, DAY, version)
