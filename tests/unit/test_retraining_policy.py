@@ -12,6 +12,7 @@ import pytest
 
 from include.lifecycle.layout import labels_key, retrain_decisions_prefix
 from include.lifecycle.model.registry import parse_time, registry_for
+from include.lifecycle.store import LocalStore
 from include.lifecycle.watch.retraining import (
     DEFAULT_COOLDOWN_HOURS,
     DEFAULT_MIN_NEW_LABELLED_ROWS,
@@ -251,3 +252,51 @@ def test_a_cut_off_given_as_a_timestamp_counts_from_its_day(store, uc) -> None:
     now = last_training_at(registry_for(store, uc)) + timedelta(days=400)
     out = decide(store, uc, now, result={**BREACH, "version": 1})
     assert out["checks"]["new_labels"]["after"] == "2026-01-02" and out["checks"]["new_labels"]["rows"] == 60
+
+
+class RemoteLikeStore(LocalStore):
+    """A store that hands out no local file, as S3 does: objects are only read as bytes."""
+
+    def local_path(self, key):
+        return None
+
+
+class BusyStore(LocalStore):
+    """A store where another writer always wins the conditional create."""
+
+    def create(self, key, data):
+        from include.lifecycle.store import ConflictError
+
+        raise ConflictError(f"{key} exists")
+
+
+def test_label_rows_are_counted_from_bytes_when_no_local_file_exists(tmp_path, uc) -> None:
+    store = RemoteLikeStore(tmp_path / "remote")
+    labels(store, uc, "2026-01-04", 7)
+    assert new_labelled_rows(store, uc, None, datetime(2026, 1, 5).date())["rows"] == 7
+
+
+def test_other_use_cases_labels_do_not_count(store, uc) -> None:
+    import dataclasses
+
+    other = dataclasses.replace(uc, name="credit")
+    labels(store, other, "2026-01-04", 500)
+    assert labels_key(other, "2026-01-04") != labels_key(uc, "2026-01-04")
+    labels(store, uc, "2026-01-04", 5)
+    assert new_labelled_rows(store, uc, None, datetime(2026, 1, 5).date())["rows"] == 5
+
+
+def test_a_decision_that_cannot_be_recorded_says_where(tmp_path, uc) -> None:
+    from include.lifecycle.store import ConflictError
+
+    with pytest.raises(ConflictError) as exc:
+        decide(BusyStore(tmp_path / "busy"), uc, "2026-01-12T08:00:00Z")
+    assert str(exc.value).startswith(f"{retrain_decisions_prefix(uc)}: gave up after 5 concurrent updates")
+
+
+def test_decision_keys_are_unique_per_decision(store, uc) -> None:
+    import re
+
+    out = decide(store, uc, "2026-01-12T08:00:00Z")
+    assert re.fullmatch(rf"{retrain_decisions_prefix(uc)}/20260112T080000000000Z-[0-9a-f]{{12}}\.json",
+                        out["decision_key"])
