@@ -528,3 +528,24 @@ def test_slices_on_columns_outside_the_contract_and_on_tied_numbers(override, ch
     assert [s["value"] for s in slices["region"]] == ["north", "south"]
     assert [s["rows"] for s in slices["region"]] == [20, 20]
     assert 1 < len(slices["charges"]) < 4 and sum(s["rows"] for s in slices["charges"]) == 40
+
+
+def test_a_slice_with_exactly_the_minimum_rows_is_judged(override, churn_uc) -> None:
+    frame = holdout()  # gold and silver: 10 rows each
+    at_min = use_case(override, churn_uc, slice_min_rows=10, bootstrap={"samples": 2})
+    by_plan = {s["value"]: s for s in evaluate(ColumnModel(), frame, at_min)["slices"]["plan"]}
+    assert by_plan["gold"]["rows"] == 10 and by_plan["gold"]["judged"] is True
+    assert by_plan["gold"]["why_not_judged"] is None
+    above = use_case(override, churn_uc, slice_min_rows=11, bootstrap={"samples": 2})
+    gold = {s["value"]: s for s in evaluate(ColumnModel(), frame, above)["slices"]["plan"]}["gold"]
+    assert gold["judged"] is False and gold["why_not_judged"] == "10 rows < slice_min_rows 11"
+    frame.loc[frame["plan"] == "gold", "y"] = 1
+    gold = {s["value"]: s for s in evaluate(ColumnModel(), frame, at_min)["slices"]["plan"]}["gold"]
+    assert gold["judged"] is False and gold["why_not_judged"] == "a single class"
+
+
+def test_the_evidence_states_its_threshold_rule_and_an_empty_holdout_has_no_base_rate(uc) -> None:
+    ev = evaluate(ColumnModel(), holdout(), uc)
+    assert ev["threshold_rule"] == "lowest expected business cost on the holdout over a 0.01 grid"
+    empty = evaluate(ColumnModel(), holdout().iloc[:0], uc)
+    assert empty["rows"] == 0 and empty["base_rate"] is None and empty["positives"] == 0
