@@ -52,7 +52,7 @@ lint: setup
 lock:
 	@$(VENV)/bin/uv pip compile requirements.txt --python-version 3.11 -o requirements.lock
 
-# Mutation testing of the decision modules (mutmut, about 30-50 min on 2 cores): not part of `make test`.
+# Mutation testing of the decision modules (mutmut, at nice 15; tests/MUTATION.md has each module's minutes): not part of `make test`.
 # MUTATION_ARGS="--module retraining" runs one module; "--fresh" forgets cached verdicts.
 mutation: setup
 	@$(PYTHON) scripts/mutation.py --max-children $(or $(MUTATION_CHILDREN),1) $(MUTATION_ARGS)
