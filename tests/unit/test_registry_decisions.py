@@ -316,3 +316,65 @@ def test_load_model_warns_when_built_with_other_packages(registry, caplog) -> No
     (record,) = caplog.records
     assert record.getMessage() == (f"model churn v1 was built with other package versions: "
                                    f"{{'scikit-learn': ('0.0.1', '{have['scikit-learn']}')}}")
+
+
+def test_parse_time_keeps_offsets_and_takes_naive_as_utc() -> None:
+    from datetime import UTC, datetime
+
+    assert parse_time("2026-01-05T01:00:00+01:00") == datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
+    assert parse_time(" 2026-01-05T00:00:00Z ") == datetime(2026, 1, 5, tzinfo=UTC)
+    assert parse_time("2026-01-05T00:00:00").tzinfo == UTC
+    aware = datetime(2026, 1, 5, 3, tzinfo=UTC)
+    assert parse_time(aware) is aware and parse_time(datetime(2026, 1, 5)) == datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def test_a_refused_promotion_records_who_and_why(registry) -> None:
+    register(registry)
+    key = registry.manifest(1)["artifacts"]["qa.json"]["key"]
+    registry.store.write_bytes(key, b"{}")
+    with pytest.raises(IntegrityError) as exc:
+        registry.promote(1, actor="sme_alice")
+    refused = registry.ledger()[-1]
+    assert (refused["actor"], refused["comment"]) == ("sme_alice", str(exc.value))
+    assert refused["details"] == {"attempted_event": "promoted", "expected_champion": None}
+
+
+def test_defaults_of_promotion_alias_and_ledger_entries(registry) -> None:
+    register(registry)
+    assert registry.promote(1, actor="sme")["comment"] == ""
+    assert registry.rollback(1, actor="sme")["comment"] == ""
+    doc = registry.set_alias("shadow", 1)
+    assert doc["set_by"] == "lifecycle" and abs(parse_time(doc["set_at"]) - parse_time(utc_now())) < timedelta(minutes=1)
+    for entry in registry.ledger():
+        assert entry["key"].startswith(f"{registry.prefix}/ledger/") and entry["key"].endswith(f"{entry['id']}.json")
+
+
+def test_each_upload_has_its_own_folder_and_the_card_is_stored(registry) -> None:
+    m = register(registry, model_card={"markdown": "# card é", "html": "<h1>card é</h1>"})
+    assert registry.artifact(1, "model_card.md") == "# card é".encode()
+    for name, art in m["artifacts"].items():
+        assert re.fullmatch(rf"models/churn/versions/1/[0-9a-f]{{12}}/{re.escape(name)}", art["key"]), art["key"]
+    assert len({a["key"].rsplit("/", 1)[0] for a in m["artifacts"].values()}) == 1
+
+
+def test_registration_gives_up_when_every_version_is_taken(tmp_path) -> None:
+    from include.lifecycle.store import LocalStore
+
+    class Taken(LocalStore):
+        def create(self, key, data):
+            if key.endswith("manifest.json"):
+                raise ConflictError(f"{key} exists")
+            super().create(key, data)
+
+    registry = ModelRegistry(Taken(tmp_path / "taken"), "churn")
+    with pytest.raises(RegistryError, match=r"^model 'churn': no free version after 50 attempts$"):
+        register(registry)
+    assert registry.store.list(f"{registry.prefix}/versions/") == []  # every attempt's uploads removed
+
+
+def test_versions_are_per_model(store) -> None:
+    churn, credit = ModelRegistry(store, "churn"), ModelRegistry(store, "credit")
+    register(churn)
+    register(credit)
+    register(credit, b"model-2")
+    assert churn.versions() == [1] and credit.versions() == [1, 2]
