@@ -6,14 +6,14 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: help setup run stop status test test-unit test-e2e test-production lint lock bench bench-quick clean \
+.PHONY: help setup run stop status test test-unit test-e2e test-production lint lock bench bench-quick clean mutation \
 	usecase-init usecase-check usecase-suite usecase-list settings
 
 help:
 	@echo "make run     start the lifecycle platform (Airflow UI on http://127.0.0.1:$(PORT))"
 	@echo "make stop    stop what make run started"
 	@echo "make test    run the whole test suite"
-	@echo "make status | lint | lock | bench | bench-quick | test-production | clean"
+	@echo "make status | lint | lock | bench | bench-quick | test-production | mutation | clean"
 	@echo "make usecase-init DATA=x.csv TARGET=t ID=id POSITIVE=p [NAME=n]   scaffold a use case from a CSV"
 	@echo "make usecase-check NAME=n | usecase-suite NAME=n | usecase-list"
 
@@ -51,6 +51,11 @@ lint: setup
 
 lock:
 	@$(VENV)/bin/uv pip compile requirements.txt --python-version 3.11 -o requirements.lock
+
+# Mutation testing of the decision modules (mutmut, at nice 15; tests/MUTATION.md has each module's minutes): not part of `make test`.
+# MUTATION_ARGS="--module retraining" runs one module; "--fresh" forgets cached verdicts.
+mutation: setup
+	@$(PYTHON) scripts/mutation.py --max-children $(or $(MUTATION_CHILDREN),1) $(MUTATION_ARGS)
 
 bench: setup
 	@$(PYTHON) bench/run.py

@@ -68,15 +68,10 @@ def with_comment_param(params: Any) -> ParamsDict:
 
 
 def approval_refusal(chosen: str, actor: str, comment: str, assigned: list[str]) -> str:
-    """Why an Approve cannot stand ('' when it can). A Reject is never refused: it is the safe answer."""
-    if chosen != ApprovalOperator.APPROVE:
-        return ""
-    if actor not in assigned:
-        return f"{actor} is not an assigned SME (assigned: {', '.join(assigned) or 'nobody'})"
-    if len(comment) < COMMENT_MIN_LENGTH:
-        return ("an approval must carry a comment" if not comment else
-                f"the comment {comment!r} is shorter than {COMMENT_MIN_LENGTH} characters")
-    return ""
+    """Why an Approve cannot stand ('' when it can); decided in the library (``include.lifecycle.model.gate``)."""
+    from include.lifecycle.model.gate import approval_refusal as refusal
+
+    return refusal(chosen, actor, comment, assigned, approve=ApprovalOperator.APPROVE, min_length=COMMENT_MIN_LENGTH)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -339,6 +334,7 @@ def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[
     """
     from airflow.sdk.exceptions import AirflowFailException
 
+    from include.lifecycle.model import gate
     from include.lifecycle.model.registry import IntegrityError, registry_for
     from include.lifecycle.store import ConflictError, StoreError
     from lifecycle_ops.alerting import notify
@@ -351,7 +347,7 @@ def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[
     registry = registry_for(artifact_store(), uc)
     version = int(decision["version"])
     approved = decision.get("hashes") or {}
-    kind = "rolled_back" if decision.get("action") == "rollback" else "promoted"
+    kind = gate.move_kind(decision)
 
     def refuse(why: str) -> None:
         registry.append("promotion_refused", version, actor="lifecycle", comment=why,
@@ -364,18 +360,10 @@ def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[
         current = registry.evidence_hashes(version, verify=True)
     except (IntegrityError, StoreError) as exc:
         refuse(f"evidence no longer verifies ({exc})")
-    changed = sorted(k for k in approved if current.get(k) != approved.get(k))
-    if changed:
-        refuse(f"evidence changed after approval: {', '.join(changed)}")
     previous = registry.alias_version("champion")
-    expected = decision.get("expected_champion", previous)
-    if expected == "unknown":
-        expected = previous
-    if expected != previous:
-        judged = f"v{expected}" if expected else "no champion"
-        refuse(f"the champion is v{previous} now, but this decision was made against {judged} (it moved after the "
-               f"{'evaluation' if kind == 'promoted' else 'request'}); retrain or request again to decide on the "
-               "current champion")
+    expected = gate.expected_champion(decision, previous)
+    if why := gate.promotion_refusal(approved, current, previous, expected, kind):
+        refuse(why)
     try:
         move = registry.rollback if kind == "rolled_back" else registry.promote
         entry = move(version, actor=decision.get("actor", "unknown"), comment=decision.get("comment", ""),
