@@ -142,7 +142,7 @@ def collect(work: Path, module: str, equivalent: dict[str, str]) -> dict[str, An
             counts["other"] += 1
             survivors.append(name)
     judged = counts["total"] - counts["equivalent"] - counts["not_checked"]
-    score = 100.0 * (counts["killed"] + counts["timeout"]) / judged if judged else 100.0
+    score = 100.0 * (counts["killed"] + counts["timeout"]) / judged if judged else 0.0  # nothing judged: no score
     return {**counts, "score": round(score, 1), "survivors": survivors, "equivalents": equivalents}
 
 

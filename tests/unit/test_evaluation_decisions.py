@@ -549,3 +549,27 @@ def test_the_evidence_states_its_threshold_rule_and_an_empty_holdout_has_no_base
     assert ev["threshold_rule"] == "lowest expected business cost on the holdout over a 0.01 grid"
     empty = evaluate(ColumnModel(), holdout().iloc[:0], uc)
     assert empty["rows"] == 0 and empty["base_rate"] is None and empty["positives"] == 0
+
+
+def test_the_threshold_counts_each_outcome_with_its_own_cost() -> None:
+    y, p = np.array([1, 0]), np.array([0.3, 0.2])
+    # a right "no" dearer than a false alarm: flag everybody (0.01), not only the positive (0.21)
+    assert cost_optimal_threshold(y, p, {"fn": 0.0, "fp": 1.0, "tp": 0.0, "tn": 3.0}) == 0.01
+    assert cost_optimal_threshold(y, p, {"fn": 3.0, "fp": 1.0, "tp": 0.0, "tn": 0.0}) == 0.21
+
+
+def test_the_holdout_fingerprint_format_is_stable_across_releases(uc) -> None:
+    import hashlib
+
+    frame = pd.DataFrame({"cid": ["b", "a"], "y": [0, 1]})
+    # champions registered by earlier releases carry this digest: the format must not drift
+    assert holdout_fingerprint(frame, uc) == hashlib.sha256(b"a,1\nb,0").hexdigest()
+
+
+def test_a_model_without_classes_is_taken_as_0_then_1() -> None:
+    class Bare:
+        def predict_proba(self, frame):
+            p = frame["p"].to_numpy(dtype=float)
+            return np.column_stack([1 - p, p])
+
+    assert predict_positive(Bare(), pd.DataFrame({"p": [0.2, 0.7]})).tolist() == [0.2, 0.7]
