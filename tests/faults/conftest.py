@@ -21,6 +21,20 @@ from tests.e2e.conftest import E2E_USERS, AirflowClient, e2e_config_dir
 from tests.integration.receivers import SmtpReceiver, WebhookReceiver
 
 
+class PatientClient(AirflowClient):
+    """The e2e REST client with a 120 s answer deadline: on a starved 2-core machine a healthy API server was seen
+    taking over 30 s for one answer while its process got a few percent of a core."""
+
+    def request(self, method: str, path: str, user: str = "admin", **kwargs: Any):
+        import requests
+
+        if user not in self._tokens:
+            self._tokens[user] = self.platform.token(user)
+        headers = {"Authorization": f"Bearer {self._tokens[user]}"}
+        return requests.request(method, f"{self.platform.base_url}/api/v2{path}", headers=headers,
+                                timeout=kwargs.pop("timeout", 120), **kwargs)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -70,7 +84,7 @@ def faulty(tmp_path_factory) -> Iterator[dict[str, Any]]:
             print(f"fault platform ready in {time.monotonic() - started:.0f}s")
             from include.lifecycle.store import open_store
 
-            yield {"platform": plat, "api": AirflowClient(plat), "store": open_store(str(artifacts)),
+            yield {"platform": plat, "api": PatientClient(plat), "store": open_store(str(artifacts)),
                    "smtp": smtp, "hook": hook, "state": {}}
         finally:
             plat.stop()
