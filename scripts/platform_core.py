@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from scripts import alert_inbox, lineage_settings
+from scripts import alert_inbox, db_settings, gate_access, lineage_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
@@ -135,10 +135,10 @@ class Platform:
         self.home = Path(self.home).resolve()
         self.run_dir = self.home / "run"
         self.log_dir = self.home / "logs" / "platform"
+        self.users.setdefault(gate_access.GATE_USER, gate_access.GATE_ROLE)  # the gate's read-only login
         if self.inbox_channels() and INBOX not in self.components:
             self.components = (*self.components, INBOX)
 
-    # -- environment --------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -244,6 +244,7 @@ class Platform:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            **db_settings.sqlite_env(),  # wait for SQLite's write lock instead of a 500 after 5 s
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__BASE_URL": self.base_url,
@@ -259,11 +260,10 @@ class Platform:
             # No network at run time: Great Expectations would otherwise try to send usage analytics.
             "GX_ANALYTICS_ENABLED": "False",
             **lineage_settings.openlineage_env(self.home, env),  # OpenLineage: files under the home
-            "NO_PROXY": "*",
-            "no_proxy": "*",
+            "NO_PROXY": "*", "no_proxy": "*",
         })
-        env.update(self._inbox_env())
-        env.update(self.extra_env)
+        env.update({**self._inbox_env(), **gate_access.connection_env(self.base_url, self.ensure_passwords()[
+            gate_access.GATE_USER]), **self.extra_env})
         return env
 
     # -- process bookkeeping --------------------------------------------------------------------

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scripts import db_settings
 from scripts.local_s3 import MOTO_CREDENTIALS, MotoServer, ensure_bucket, s3_client
 from scripts.platform_core import (
     EMBEDDED_COMPONENTS,
@@ -237,6 +238,8 @@ class ProductionPlatform(Platform):
 
     def env(self) -> dict[str, str]:
         env = super().env()
+        for key in db_settings.sqlite_env():  # SQLite's lock timeout means nothing to (and breaks) psycopg2
+            env.pop(key, None)
         env.update(self.production_env())
         env.update(self.extra_env)  # a caller's overrides still win, as in Platform.env()
         return env

@@ -122,23 +122,11 @@ class AirflowClient:
         return data.get("hitl_details", [])
 
     def answer(self, dag_id: str, run_id: str, task_id: str, option: str, comment: str, user: str,
-               map_index: int = -1, settle: float = 10.0):
-        """Answer a pending approval as ``user`` would in the UI.
+               map_index: int = -1):
+        """Answer a pending approval as ``user`` would in the UI, as soon as it is visible.
 
-        Airflow 3.3 race (seen here under load): an answer that lands within a second or two of the task
-        parking in ``awaiting_input`` can arrive before the executor has reported the parking process's exit;
-        the scheduler then treats that late "success" as a lost task, marks the resumed task up_for_retry, and
-        the retry asks again. A person never answers that fast, so wait until the parking try is ``settle``
-        seconds old (from the task instance's own start_date) before answering.
+        No settling time: if Airflow loses an answer that lands seconds after the gate parks (a 3.3 race under
+        load), the gate's retry applies it (lifecycle_ops.gate_recovery); the tests answer at once to prove it.
         """
-        from datetime import UTC, datetime
-
-        ti = self.ok("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
-                     params={"map_index": map_index} if map_index >= 0 else None)
-        started = ti.get("start_date")
-        if started:
-            age = (datetime.now(UTC) - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds()
-            if age < settle:
-                time.sleep(settle - age)
         return self.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
                             user=user, json={"chosen_options": [option], "params_input": {"comment": comment}})

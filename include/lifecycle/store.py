@@ -179,20 +179,35 @@ class LocalStore(ArtifactStore):
         except FileNotFoundError as exc:
             raise StoreError(f"no artifact at {path.as_uri()}") from exc
 
-    def write_bytes(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        _mkdirs(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    def _staged(self, path: Path, data: bytes) -> str:
+        """``data`` in a hidden temp file beside ``path`` (fsynced); a full or read-only disk names ``path``."""
+        tmp = ""
         try:
+            _mkdirs(path.parent)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
+            return tmp
+        except OSError as exc:
+            if tmp:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            raise StoreError(f"cannot write {path.as_uri()}: {exc.strerror or exc} (nothing was written; "
+                             f"{len(data)} bytes)") from exc
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        tmp = self._staged(path, data)
+        try:
+            os.replace(tmp, path)  # readers see the old bytes or the new ones, never a part
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise StoreError(f"cannot write {path.as_uri()}: {exc.strerror or exc}") from exc
             raise
 
     def exists(self, key: str) -> bool:
@@ -228,13 +243,7 @@ class LocalStore(ArtifactStore):
 
     def create(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        _mkdirs(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        tmp = self._staged(path, data)
         try:
             os.link(tmp, path)  # atomic, fails if the target exists
         except FileExistsError as exc:
@@ -254,6 +263,17 @@ class LocalStore(ArtifactStore):
             self.write_bytes(key, data)
 
 
+def default_s3_config() -> Any:
+    """Retries with backoff on 500/503/throttling, dropped connections and stalls, each try bounded in time.
+
+    boto3's "standard" mode retries every call (PUT bodies are replayed whole: an object is never partial), with
+    exponential backoff and jitter; a stalled endpoint costs ``read_timeout`` per try, not a hung task.
+    """
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=10, read_timeout=60)
+
+
 class S3Store(ArtifactStore):
     """``s3://bucket/prefix``; ``client_kwargs`` go to ``boto3.client('s3', ...)`` (endpoint_url, keys)."""
 
@@ -267,6 +287,7 @@ class S3Store(ArtifactStore):
         if client is None:
             import boto3
 
+            client_kwargs.setdefault("config", default_s3_config())
             client = boto3.client("s3", **{k: v for k, v in client_kwargs.items() if v is not None})
         self.client = client
 
@@ -311,8 +332,17 @@ class S3Store(ArtifactStore):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
         except ClientError as exc:
             if self._error(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                if self._holds(key, data):
+                    return  # our own first try landed and only its answer was lost; the retry found it
                 raise ConflictError(f"{self.uri(key)} already exists") from exc
             raise
+
+    def _holds(self, key: str, data: bytes) -> bool:
+        """True when ``key`` already holds exactly ``data`` (a retried conditional PUT after a lost answer)."""
+        try:
+            return self.read_bytes(key) == data
+        except StoreError:
+            return False
 
     def version_tag(self, key: str) -> str | None:
         from botocore.exceptions import ClientError
@@ -334,6 +364,8 @@ class S3Store(ArtifactStore):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=expected_tag)
         except ClientError as exc:
             if self._error(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                if self._holds(key, data):
+                    return
                 raise ConflictError(f"{self.uri(key)} changed since it was read") from exc
             raise
 

@@ -250,10 +250,25 @@ class SMEApprovalOperator(ApprovalOperator):
                     "model": registry.name, "use_case": uc.name,
                     "timeout_hours": self.response_timeout.total_seconds() / 3600 if self.response_timeout else None}
         ti.xcom_push(key=DECISION_KEY, value=evidence)
+        if (ti.try_number or 1) > 1 and (answer := self._earlier_answer(context, registry, version, hashes)):
+            who = answer["responded_by_user"]
+            self.log.warning("Applying %s's answer to an earlier try of this request (%s at %s), which Airflow "
+                             "stopped before it was applied; not asking again.", who.get("id"),
+                             answer["chosen_options"], answer["responded_at"].isoformat())
+            return self.execute_complete(context, answer)
         registry.append("approval_requested", version, actor="lifecycle", hashes=hashes,
                         details={"run_id": context["run_id"], "assigned": smes, "action": self.action,
                                  "dag_id": context["dag"].dag_id})
         return super().execute(context)  # the notifiers (the pending-approval alert) run before it parks
+
+    def _earlier_answer(self, context: Any, registry: Any, version: int, hashes: dict) -> dict | None:
+        from lifecycle_ops.gate_recovery import earlier_answer, earlier_tries
+
+        ti = context["ti"]
+        dag_id = context["dag"].dag_id
+        tries = earlier_tries(dag_id, context["run_id"], self.task_id, ti.map_index, ti.try_number)
+        return earlier_answer(tries, registry.ledger(), dag_id=dag_id, run_id=context["run_id"], version=version,
+                              hashes=hashes) if tries else None
 
     # -- response -----------------------------------------------------------------------------
     def validate_params_input(self, params_input: Mapping) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
 from urllib.parse import unquote
 
 import pytest
@@ -93,7 +92,7 @@ def _reject_stray_gates(airflow, keep_run: str) -> None:
         if ti["dag_run_id"] != keep_run:
             airflow.answer(TRAINING, ti["dag_run_id"], ti["task_id"], "Reject",
                            "e2e: stray gate cleared before a browser scenario", user="sme_bob",
-                           map_index=ti["map_index"], settle=0)
+                           map_index=ti["map_index"])
 
 
 def train_to_gate(airflow) -> dict:
@@ -109,14 +108,6 @@ def train_to_gate(airflow) -> dict:
     [request] = airflow.pending_approvals(TRAINING, run_id)
     return {"run_id": run_id, "version": airflow.xcom(TRAINING, run_id, "register")["version"],
             "subject": request["subject"], "request": request}
-
-
-def settle(airflow, run_id: str, seconds: float = 10.0) -> None:
-    """Answer no sooner than ``seconds`` after the gate parked (the Airflow 3.3 race in AirflowClient.answer)."""
-    ti = airflow.ok("GET", f"/dags/{TRAINING}/dagRuns/{run_id}/taskInstances/{GATE}")
-    age = (datetime.now(UTC) - datetime.fromisoformat(ti["start_date"].replace("Z", "+00:00"))).total_seconds()
-    if age < seconds:
-        time.sleep(seconds - age)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +132,6 @@ def comment_box(page):
 
 def answer_in_ui(page, airflow, run_id: str, option: str, comment: str) -> None:
     comment_box(page).fill(comment)
-    settle(airflow, run_id)
     page.get_by_role("button", name=option, exact=True).click()
     _expect()(page.get_by_text(f"{GATE} response successful").first).to_be_visible()
 

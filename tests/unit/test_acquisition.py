@@ -212,3 +212,26 @@ def test_acquire_from_sql_renders_rows_to_csv_that_validates(churn, store, tmp_p
         acquisition.acquire(store, churn, day(churn, 4), source)
     with pytest.raises(ConfigError, match="identifier"):
         sources.SqlSource(lambda: sqlite3.connect(db), "feed; DROP TABLE feed")
+
+
+@pytest.mark.parametrize(("delivered", "severity", "words"), [
+    (b"", "critical", "empty file"),
+    (b"customer_id,churn\n", "critical", "header only"),
+    (b"\x1f\x8b\x08garbage", "critical", "gzip"),
+    (b"customer_id,churn\nC1,Maybe\nC2,Perhaps\n", "critical", "every label of the day"),
+    ("customer_id,churn\nC1,Ja\xe9\n".encode("latin-1"), "critical", "UTF-8"),
+    (b"customer_id,churn\nC1,Yes\nC2,Maybe\n", "warning", "1 of 2 label rows"),
+])
+def test_every_rejected_label_delivery_raises_an_alert(churn, store, delivered, severity, words):
+    """Empty, header-only, unreadable, all-rejected: each alerts (no row could be counted in the first three)."""
+    d = day(churn, 9)
+    store.write_bytes(layout.landing_labels_key(churn, d), delivered)
+    alert = acquisition.labels_alert(acquisition.ingest_labels(store, churn, d, sources.LocalLandingSource(store)))
+    assert alert and alert["severity"] == severity and words in alert["summary"], alert
+
+
+def test_clean_labels_or_no_delivery_raise_no_alert(churn, store):
+    d = day(churn, 9)
+    assert acquisition.labels_alert(acquisition.ingest_labels(store, churn, d, sources.LocalLandingSource(store))) is None
+    store.write_bytes(layout.landing_labels_key(churn, d), b"customer_id,churn\nC1,Yes\n")
+    assert acquisition.labels_alert(acquisition.ingest_labels(store, churn, d, sources.LocalLandingSource(store))) is None

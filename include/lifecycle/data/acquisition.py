@@ -125,6 +125,8 @@ def ingest_labels(store: ArtifactStore, uc: UseCase, day: date | str, source: So
         "quarantined": len(bad_rows),
         "reasons": [f"{kind}: {n} row(s)" for kind, n in counts.items()],
     }
+    if not parsed.received:  # delivered, yet nothing to learn from: a rejected delivery, not a quiet day
+        result["reasons"].append("header only: the labels file has a header but no rows")
     if bad_rows:
         frame = pd.DataFrame(bad_rows)
         frame = frame.astype(object).where(frame.notna(), None)
@@ -140,3 +142,21 @@ def ingest_labels(store: ArtifactStore, uc: UseCase, day: date | str, source: So
     if result["quarantined"]:
         log.warning("use case %s, labels of %s: %s", uc.name, d, result["reasons"])
     return result
+
+
+def labels_alert(result: dict[str, Any]) -> dict[str, str] | None:
+    """The alert a label delivery deserves (None for a clean one or a day without delivery).
+
+    Quarantined rows alert (critical when every row went); so does a delivered file with no usable row at all
+    (empty, header only, unreadable), whose reasons say why even though no row could be counted.
+    """
+    quarantined, reasons = result.get("quarantined") or 0, "; ".join(result.get("reasons") or [])[:600]
+    if quarantined:
+        everything = quarantined >= (result.get("received") or 0)
+        return {"severity": "critical" if everything else "warning",
+                "summary": f"{quarantined} of {result.get('received')} label rows quarantined"
+                           f"{' (every label of the day)' if everything else ''}: {reasons}"}
+    if reasons:
+        return {"severity": "critical", "summary": f"labels file REJECTED, no usable row: {reasons}"}
+    return None
+

@@ -84,19 +84,17 @@ def validation_report(uc: Any, day: Any) -> str:
 
 
 def ingest_labels(context: dict[str, Any], name: str) -> dict[str, Any]:
-    """Labels delivered that day; any quarantined label row alerts (all of them rejected: critical)."""
+    """Labels delivered that day; any quarantined label row alerts (all of them rejected: critical), and so does
+    a delivered file with no usable row at all (empty, header only, unreadable)."""
     from include.lifecycle.data import acquisition
     from lifecycle_ops.alerting import notify
 
     uc = use_case(name)
     store = artifact_store()
     result = acquisition.ingest_labels(store, uc, partition_date(context), source_for(uc, store))
-    if result.get("quarantined"):
-        everything = result["quarantined"] >= result.get("received", 0)
-        notify(context, "batch_quarantined",
-               f"{result['quarantined']} of {result.get('received')} label rows quarantined"
-               f"{' (every label of the day)' if everything else ''}: {'; '.join(result.get('reasons') or [])[:600]}",
-               severity="critical" if everything else "warning", use_case=uc.name,
+    alert = acquisition.labels_alert(result)
+    if alert:
+        notify(context, "batch_quarantined", alert["summary"], severity=alert["severity"], use_case=uc.name,
                details={"what": "labels", **{k: result.get(k) for k in ("received", "rows", "quarantined")}})
     return lineage.report(context, "ingest_labels", result, uc=uc, store=store)
 
