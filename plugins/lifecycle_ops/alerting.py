@@ -178,6 +178,11 @@ def alert_from_context(
     if run_id:
         all_links["dag run"] = f"{_base_url()}/dags/{quote(dag_id)}/runs/{quote(str(run_id), safe='')}"
     all_links.update(links or {})
+    from lifecycle_ops.links import alert_links  # the console pages about this alert, after the caller's own
+
+    for name, url in alert_links(use_case, kind, partition if partition is not None else
+                                 _partition_from_context(context), det).items():
+        all_links.setdefault(name, url)
 
     if not summary:
         if kind == "task_failed":

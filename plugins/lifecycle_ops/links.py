@@ -7,7 +7,6 @@ redirects, so a link is cheap to compute (no store read per task in the grid) an
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +28,9 @@ def _uc(use_case: str) -> str:
 
 
 def _day(day: Any) -> str:
-    return day.isoformat() if isinstance(day, date) else str(day)[:10]
+    from include.lifecycle.layout import day_str
+
+    return day_str(day)
 
 
 def model_card_url(use_case: str, version: int) -> str:

@@ -300,3 +300,36 @@ def test_predict_accepts_only_json_so_a_cookie_alone_cannot_post_a_form(client, 
         client.cookies.clear()
     assert answer.status_code in (415, 422)
     assert answer.status_code != 200
+
+
+def test_the_approval_body_links_to_the_model_card_and_evaluation_pages(client, store) -> None:
+    from airflow.configuration import conf
+
+    from include.lifecycle.model.registry import registry_for
+    from lifecycle_ops.approval import evidence_body
+
+    uc = load_use_case(UC)
+    body = evidence_body(uc, registry_for(store, uc), 2, "promote")
+    base = conf.get("api", "base_url", fallback="http://localhost:8080/").rstrip("/")
+    assert f"({base}/lifecycle/uc/{UC}/models/2)" in body
+    assert f"({base}/lifecycle/uc/{UC}/models/2/evaluation)" in body
+    # the same paths answer in the console
+    assert get(client, f"/uc/{UC}/models/2").status_code == get(client, f"/uc/{UC}/models/2/evaluation").status_code == 200
+
+
+def test_task_extra_links_only_on_stages_that_have_the_page() -> None:
+    from types import SimpleNamespace
+
+    from lifecycle_ops.links import CONSOLE_LINKS
+
+    def links(dag_id: str) -> dict[str, str]:
+        key = SimpleNamespace(dag_id=dag_id, run_id="manual__2026-01-05T00:00:00+00:00", task_id="t", map_index=-1)
+        return {link.name: link.get_link(None, ti_key=key) for link in CONSOLE_LINKS}
+
+    acquisition = links(f"{UC}__data_acquisition")
+    assert acquisition["Validation report"].endswith(
+        f"/lifecycle/task/{UC}__data_acquisition/manual__2026-01-05T00%3A00%3A00%2B00%3A00/t?go=validation_report")
+    assert acquisition["Model card"] == "" and acquisition["Drift report"] == ""
+    assert links(f"{UC}__model_training")["Model card"].endswith("?go=model_card")
+    assert links(f"{UC}__model_monitoring")["Drift report"].endswith("?go=drift_report")
+    assert set(links("some_other_dag").values()) == {""}
