@@ -41,7 +41,9 @@ def _missing(value: Any) -> bool:
 def check_rows(uc: UseCase, rows: Any) -> list[dict[str, Any]]:
     """Each row against the contract: id present, every feature column present, of its kind, in range.
 
-    Returns the rows; raises :class:`PredictError` listing every bad field (not only the first).
+    Returns the rows; raises :class:`PredictError` listing every bad field (not only the first). Per value in
+    plain Python on purpose: measured faster than column-wise pandas checks at 1 and at 1,000 rows (pandas'
+    per-call overhead times 19 columns).
     """
     if not isinstance(rows, list) or not rows:
         raise PredictError("rows must be a non-empty list", [{"loc": ["rows"], "msg": "a non-empty list"}])
@@ -99,6 +101,7 @@ class Predictor:
         self.store = store
         self._models: dict[tuple[str, int, str], tuple[Any, float, int]] = {}
         self._lock = threading.Lock()
+        self._threads: Any = None  # a ThreadpoolController, found once: threadpool_limits() re-scans (~10 ms a call)
         self.loads = 0  # how many times a model was read from the registry (tests and the bench read it)
 
     def resolve(self, registry: ModelRegistry, version: int | None) -> int:
@@ -125,6 +128,10 @@ class Predictor:
                 # older versions of the same model stay cached: a rollback or a pinned caller reuses them
                 self._models[key] = (model, decision_threshold(registry, version), positive_index(model))
                 self.loads += 1
+                if self._threads is None:  # after a model load, so the BLAS/OpenMP libraries it uses are loaded
+                    from threadpoolctl import ThreadpoolController
+
+                    self._threads = ThreadpoolController()
             model, threshold, column = self._models[key]
         return model, threshold, column, sha
 
@@ -134,7 +141,7 @@ class Predictor:
         import pandas as pd
 
         from include.lifecycle.model.features import FeatureError, clean
-        from include.lifecycle.model.training import limited_threads
+        from include.lifecycle.model.training import compute_threads
         from include.lifecycle.serve.scoring import label_values
 
         check_rows(uc, rows)
@@ -146,7 +153,7 @@ class Predictor:
             frame = clean(frame, uc)
         except FeatureError as exc:
             raise PredictError(str(exc), [{"loc": ["rows"], "msg": str(exc)}]) from exc
-        with limited_threads():
+        with self._threads.limit(limits=compute_threads()):  # one thread, as in batch scoring
             scores = np.asarray(model.predict_proba(frame)[:, column], dtype="float64")
         negative, positive = label_values(uc)
         labels = np.where(scores >= threshold, positive, negative).tolist()
