@@ -21,7 +21,7 @@ def _line(title: str, x: list[Any], series: dict[str, list[Any]], threshold: flo
     if threshold is not None:
         fig.add_hline(y=threshold, line_dash="dash", line_color="#b3261e", annotation_text=f"threshold {threshold}")
     fig.update_layout(title=title, height=320, margin={"l": 50, "r": 20, "t": 40, "b": 40}, yaxis_title=y_title,
-                      legend={"orientation": "h"})
+                      legend={"orientation": "h"}, xaxis={"type": "category", "title": "day"})
     return _json(fig)
 
 
