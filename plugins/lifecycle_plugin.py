@@ -21,6 +21,8 @@ class LifecyclePlugin(AirflowPlugin):
          "category": "browse"},
         {"name": "MLOps console", "href": f"{URL_PREFIX}/dag/{{DAG_ID}}", "url_route": "mlops-console-dag",
          "destination": "dag"},
+        {"name": "MLOps console", "href": f"{URL_PREFIX}/run/{{DAG_ID}}/{{RUN_ID}}", "url_route": "mlops-console-run",
+         "destination": "dag_run"},
         {"name": "MLOps console", "href": f"{URL_PREFIX}/task/{{DAG_ID}}/{{RUN_ID}}/{{TASK_ID}}",
          "url_route": "mlops-console-task", "destination": "task_instance"},
     ]

@@ -62,7 +62,7 @@ def test_the_plugin_is_loaded_with_its_views_and_links(airflow):
     plugins = {p["name"]: p for p in airflow.ok("GET", "/plugins")["plugins"]}
     plugin = plugins["lifecycle_console"]
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/lifecycle"]
-    assert {v["destination"] for v in plugin["external_views"]} == {"nav", "dag", "task_instance"}
+    assert {v["destination"] for v in plugin["external_views"]} == {"nav", "dag", "dag_run", "task_instance"}
     links = " ".join(plugin["global_operator_extra_links"])
     for cls in ("ValidationReportLink", "QuarantineLink", "ModelCardLink", "DriftReportLink"):
         assert cls in links, plugin["global_operator_extra_links"]

@@ -108,7 +108,7 @@ def _tokens(request, tokens):
 PAGES = ["/", f"/uc/{UC}/", f"/uc/{UC}/registry", f"/uc/{UC}/registry?at=2100-01-01T00:00:00Z",
          f"/uc/{UC}/models/1", f"/uc/{UC}/models/1/evaluation", f"/uc/{UC}/compare?a=2&b=1", f"/uc/{UC}/data",
          f"/uc/{UC}/data/{DAY}", f"/uc/{UC}/monitoring", f"/uc/{UC}/experiments", "/alerts",
-         f"/task/{UC}__data_acquisition/r1/validate"]
+         f"/task/{UC}__data_acquisition/r1/validate", f"/run/{UC}__model_monitoring/r1"]
 REPORTS = [f"/uc/{UC}/models/1/card.html", f"/uc/{UC}/data/{DAY}/report.html",
            f"/uc/{UC}/monitoring/{DAY}/report.html"]
 API = ["/api/v1/use-cases", f"/api/v1/use-cases/{UC}/versions", f"/api/v1/use-cases/{UC}/versions/1",

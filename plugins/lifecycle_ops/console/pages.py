@@ -245,6 +245,14 @@ def dag_tab(request: Request, dag_id: str, user: Any = Depends(current_user)):
     return RedirectResponse(f"{base_path(request)}/uc/{quote(name)}/", status_code=status.HTTP_303_SEE_OTHER)
 
 
+@router.get("/run/{dag_id}/{run_id}")
+def run_tab(request: Request, dag_id: str, run_id: str, user: Any = Depends(current_user),
+            store: Any = Depends(get_store), partition_of: Any = Depends(partition_of_run),
+            manager: Any = Depends(auth_manager)):
+    """The tab on a DAG run's page: what that run produced."""
+    return task_tab(request, dag_id, run_id, "", None, user, store, partition_of, manager)
+
+
 @router.get("/task/{dag_id}/{run_id}/{task_id}")
 def task_tab(request: Request, dag_id: str, run_id: str, task_id: str, go: str | None = None,
              user: Any = Depends(current_user), store: Any = Depends(get_store),
@@ -261,7 +269,7 @@ def task_tab(request: Request, dag_id: str, run_id: str, task_id: str, go: str |
         if go not in links:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {go} for this task")
         return RedirectResponse(links[go][1], status_code=status.HTTP_303_SEE_OTHER)
-    return page(request, "task.html", f"{dag_id} · {task_id}", user, uc=name, dag_id=dag_id, run_id=run_id,
+    return page(request, "task.html", f"{dag_id} · {task_id or run_id}", user, uc=name, dag_id=dag_id, run_id=run_id,
                 task_id=task_id, links=list(links.values()), day=day)
 
 
