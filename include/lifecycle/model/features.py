@@ -44,28 +44,30 @@ def _numeric(series: pd.Series, col: str) -> pd.Series:
     return out
 
 
-_BINARY_VALUES = {**dict.fromkeys(_TRUE, 1.0), **dict.fromkeys(_FALSE, 0.0)}
-
-
 def _binary(series: pd.Series, col: str) -> pd.Series:
-    """0/1 as int64; as float64 with NaN when values are missing (an int column cannot hold NaN).
+    """0/1 as int64; as float64 with NaN when values are missing (an int column cannot hold NaN)."""
 
-    Column-wise (a dict lookup per value, no Python call per value): online scoring calls this per request.
-    """
-    missing = series.isna()
-    out = series.astype(str).str.strip().str.lower().map(_BINARY_VALUES).astype("float64")
-    bad = out.isna() & ~missing
+    def one(value: Any) -> float:
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+            return np.nan
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return 1.0
+        if text in _FALSE:
+            return 0.0
+        return -1.0
+
+    out = series.map(one).astype("float64")
+    bad = out == -1.0
     if bad.any():
         examples = series[bad].astype(str).unique()[:3].tolist()
         raise FeatureError(f"column {col!r}: {int(bad.sum())} values are not binary, e.g. {examples}")
-    out[missing] = np.nan
-    return out if missing.any() else out.astype("int64")
+    return out if out.isna().any() else out.astype("int64")
 
 
 def _categorical(series: pd.Series) -> pd.Series:
     """Strings, with every flavour of missing (None, pd.NA, NaN) as NaN for the encoder."""
-    missing = series.isna()
-    return series.astype("object").astype(str).astype("object").where(~missing, np.nan)
+    return series.astype("object").map(lambda v: np.nan if pd.isna(v) else str(v))
 
 
 def clean(frame: pd.DataFrame, uc: UseCase) -> pd.DataFrame:
