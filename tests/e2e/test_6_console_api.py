@@ -7,11 +7,12 @@ approves one over REST first. No dependency override here: tokens come from ``PO
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import requests
 
-from tests.e2e.conftest import dag_id
+from tests.e2e.conftest import TERMINAL, dag_id
 from tests.e2e.test_3_browser_approval import DAYS, train_to_gate, training_data  # noqa: F401 - fixture reused
 
 pytestmark = pytest.mark.e2e
@@ -34,11 +35,16 @@ def champion(airflow, store, training_data):  # noqa: F811 - the fixture importe
 
     registry = registry_for(store, _uc())
     if registry.alias_version("champion") is None:
-        gate = train_to_gate(airflow)
-        resp = airflow.answer(TRAINING, gate["run_id"], "sme_approval", "Approve", "e2e console: first champion",
-                              user="sme_alice")
-        assert resp.status_code == 200, resp.text
-        assert airflow.wait_run(TRAINING, gate["run_id"], timeout=300) == "success"
+        run_id = train_to_gate(airflow)["run_id"]
+        deadline = time.monotonic() + 600
+        # Answer every request of the run: under load Airflow 3.3 can retry a gate whose answer raced its
+        # parking (see AirflowClient.answer), and the retry asks again.
+        while airflow.run(TRAINING, run_id)["state"] not in TERMINAL and time.monotonic() < deadline:
+            for request in airflow.pending_approvals(TRAINING, run_id):
+                airflow.answer(TRAINING, run_id, request["task_instance"]["task_id"], "Approve",
+                               "e2e console: first champion", user="sme_alice")
+            time.sleep(5)
+        assert airflow.wait_run(TRAINING, run_id, timeout=60) == "success", airflow.diagnose(TRAINING, run_id)
     return registry.alias_version("champion")
 
 
