@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from tests.e2e.conftest import TERMINAL, dag_id
+from tests.e2e.conftest import dag_id
 from tests.e2e.test_3_browser_approval import DAYS, train_to_gate, training_data  # noqa: F401 - fixture reused
 
 pytestmark = pytest.mark.e2e
@@ -20,6 +20,7 @@ pytestmark = pytest.mark.e2e
 USE_CASE = "churn"
 TRAINING = dag_id("model_training")
 ACQUISITION = dag_id("data_acquisition")
+TERMINAL = {"success", "failed"}
 
 
 def _uc():
