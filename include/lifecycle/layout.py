@@ -262,8 +262,13 @@ def retrain_decisions_prefix(uc: Any) -> str:
 
 
 # -- alerts ------------------------------------------------------------------------------------------------
+def sent_alerts_prefix() -> str:
+    """Every alert sent, in any mode (``alerts/sent/<day>/...``), for the console's alerts page."""
+    return "alerts/sent/"
+
+
 def sent_alert_key(at: datetime, alert_id: str) -> str:
-    return f"alerts/sent/{at.date().isoformat()}/{at.strftime('%Y%m%dT%H%M%S%fZ')}-{safe(alert_id)}.json"
+    return f"{sent_alerts_prefix()}{at.date().isoformat()}/{at.strftime('%Y%m%dT%H%M%S%fZ')}-{safe(alert_id)}.json"
 
 
 # -- listing -------------------------------------------------------------------------------------------------

@@ -178,6 +178,11 @@ def alert_from_context(
     if run_id:
         all_links["dag run"] = f"{_base_url()}/dags/{quote(dag_id)}/runs/{quote(str(run_id), safe='')}"
     all_links.update(links or {})
+    from lifecycle_ops.links import alert_links  # the console pages about this alert, after the caller's own
+
+    for name, url in alert_links(use_case, kind, partition if partition is not None else
+                                 _partition_from_context(context), det).items():
+        all_links.setdefault(name, url)
 
     if not summary:
         if kind == "task_failed":
@@ -295,6 +300,14 @@ class ApprovalPendingNotifier(LifecycleNotifier):
         timeout = getattr(task, "response_timeout", None)
         if isinstance(timeout, dt.timedelta):
             details["answer within (hours)"] = round(timeout.total_seconds() / 3600, 2)
+        try:  # the version under decision (the operator pushed its evidence before the notifiers run), for
+            # the model card link; "evidence" is approval.DECISION_KEY, not imported: approval imports this module
+            ti = context.get("ti")
+            evidence = ti.xcom_pull(task_ids=ti.task_id, key="evidence", map_indexes=ti.map_index) or {}
+            if evidence.get("version") is not None:
+                details["version"] = evidence["version"]
+        except Exception as exc:  # no link is better than no alert
+            log.debug("no version for the approval alert: %s", type(exc).__name__)
         links: dict[str, str] = {}
         try:
             links["approve in Airflow"] = task.generate_link_to_ui_from_context(  # type: ignore[union-attr]

@@ -176,9 +176,10 @@ def evidence_body(uc: Any, registry: Any, version: int, action: str, reason: str
         for name, check in (qa.get("checks") or {}).items():
             lines.append(f"- {name}: {_fmt(check.get('value'))} (bound {_fmt(check.get('bound'))}) — "
                          f"{'ok' if check.get('passed') else 'FAILED'}")
-    card = manifest.get("artifacts", {}).get("model_card.html", {}).get("key")
-    if card:
-        lines += ["", f"**Model card:** `{registry.store.uri(card)}`"]
+    from lifecycle_ops.links import evaluation_url, model_card_url
+
+    lines += ["", f"**Model card:** [{uc.name} v{version}]({model_card_url(uc.name, version)}) · "
+                  f"**Evaluation:** [side by side with the champion]({evaluation_url(uc.name, version)})"]
     lines += ["", "Approve only if you accept this model for production; a comment is required. "
                   "No answer before the deadline counts as **Reject**."]
     return "\n".join(lines)

@@ -25,7 +25,8 @@ USE_CASES = ("churn", "credit")
 def dag_id(stage: str, use_case: str = "churn") -> str:
     """The generated DAG of a use case's stage (one DAG set per use-case YAML)."""
     return f"{use_case}__{stage}"
-E2E_USERS = {**DEFAULT_USERS, "mallory": "user"}  # mallory can use the UI but is not an assigned SME
+# mallory can use the UI but is not an assigned SME; devops reads the console's monitoring and alerts
+E2E_USERS = {**DEFAULT_USERS, "mallory": "user", "devops": "op"}
 
 
 @pytest.fixture(scope="session")

@@ -273,8 +273,25 @@ def test_alert_from_context_fills_run_partition_links_and_default_severity() -> 
     alert = alert_from_context(_context(), "performance_breach", "roc_auc 0.61 < 0.70")
     assert alert.severity == "critical" and alert.use_case == "churn"
     assert (alert.dag_id, alert.task_id, alert.partition) == ("model_monitoring", "monitor", dt.date(2024, 3, 5))
-    assert set(alert.links) == {"task log", "dag run"}
+    assert set(alert.links) == {"task log", "dag run", "drift report", "monitoring charts", "console alerts"}
+    assert alert.links["drift report"].endswith("/lifecycle/uc/churn/monitoring/2024-03-05/report.html")
     assert alert_from_context(_context(), "drift_detected", "x", severity="critical").severity == "critical"
+
+
+@pytest.mark.parametrize(("kind", "details", "expected"), [
+    ("batch_quarantined", {}, "/lifecycle/uc/churn/data/2024-03-05/report.html"),
+    ("approval_pending", {"version": 3}, "/lifecycle/uc/churn/models/3"),
+    ("promoted", {"version": 3}, "/lifecycle/uc/churn/models/3/evaluation"),
+])
+def test_every_alert_links_to_its_console_page(kind, details, expected) -> None:
+    from airflow.configuration import conf
+
+    from lifecycle_ops.alerting import alert_from_context
+
+    alert = alert_from_context(_context(), kind, "x", details=details)
+    base = conf.get("api", "base_url", fallback="http://localhost:8080/").rstrip("/")
+    assert f"{base}{expected}" in alert.links.values()
+    assert alert.links["console alerts"] == f"{base}/lifecycle/alerts"
 
 
 @pytest.mark.parametrize(

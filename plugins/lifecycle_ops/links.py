@@ -1,0 +1,142 @@
+"""URLs of the MLOps console, built from the API server's ``[api] base_url``, for approvals, alerts and tasks.
+
+The console is mounted at ``/lifecycle`` (``lifecycle_ops.console.app.URL_PREFIX``). Task extra links point at
+the console's task route with ``?go=<what>``: the console finds the run's partition or registered version and
+redirects, so a link is cheap to compute (no store read per task in the grid) and is never stale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from airflow.sdk import BaseOperatorLink
+
+PREFIX = "/lifecycle"
+SEPARATOR = "__"  # generated DAG ids are <use case>__<stage> (lifecycle_ops.factory.SEPARATOR)
+
+
+def base_url() -> str:
+    """``[api] base_url`` + the console's prefix, e.g. ``http://localhost:8080/lifecycle``."""
+    from airflow.configuration import conf
+
+    return str(conf.get("api", "base_url", fallback="http://localhost:8080/")).rstrip("/") + PREFIX
+
+
+def _uc(use_case: str) -> str:
+    return f"{base_url()}/uc/{quote(str(use_case), safe='')}"
+
+
+def _day(day: Any) -> str:
+    from include.lifecycle.layout import day_str
+
+    return day_str(day)
+
+
+def model_card_url(use_case: str, version: int) -> str:
+    return f"{_uc(use_case)}/models/{int(version)}"
+
+
+def evaluation_url(use_case: str, version: int) -> str:
+    return f"{_uc(use_case)}/models/{int(version)}/evaluation"
+
+
+def registry_url(use_case: str) -> str:
+    return f"{_uc(use_case)}/registry"
+
+
+def data_url(use_case: str, day: Any) -> str:
+    return f"{_uc(use_case)}/data/{_day(day)}"
+
+
+def validation_report_url(use_case: str, day: Any) -> str:
+    return f"{_uc(use_case)}/data/{_day(day)}/report.html"
+
+
+def monitoring_url(use_case: str) -> str:
+    return f"{_uc(use_case)}/monitoring"
+
+
+def drift_report_url(use_case: str, day: Any) -> str:
+    return f"{_uc(use_case)}/monitoring/{_day(day)}/report.html"
+
+
+def alerts_url() -> str:
+    return f"{base_url()}/alerts"
+
+
+def task_url(dag_id: str, run_id: str, task_id: str, go: str | None = None) -> str:
+    path = "/".join(quote(str(p), safe="") for p in (dag_id, run_id, task_id))
+    return f"{base_url()}/task/{path}" + (f"?go={quote(go)}" if go else "")
+
+
+# kinds of alert -> what the console shows about them
+_DATA_KINDS = {"batch_quarantined", "batch_rejected", "labels_quarantined", "labels_rejected"}
+_MODEL_KINDS = {"approval_pending", "approved", "rejected", "promoted", "promotion_refused", "rolled_back"}
+_WATCH_KINDS = {"drift_detected", "performance_breach", "retrain_requested"}
+
+
+def alert_links(use_case: str | None, kind: str, partition: Any = None,
+                details: dict[str, Any] | None = None) -> dict[str, str]:
+    """The console pages an alert should link to; never raises (an alert must go out whatever happens here)."""
+    try:
+        if not use_case:
+            return {"console alerts": alerts_url()}
+        version = (details or {}).get("version")
+        links: dict[str, str] = {}
+        if kind in _DATA_KINDS and partition:
+            links["validation (console)"] = data_url(use_case, partition)
+            links["validation report"] = validation_report_url(use_case, partition)
+        if kind in _MODEL_KINDS and version is not None:
+            links["model card"] = model_card_url(use_case, int(version))
+            links["evaluation"] = evaluation_url(use_case, int(version))
+        if kind in _MODEL_KINDS:
+            links["registry"] = registry_url(use_case)
+        if kind in _WATCH_KINDS:
+            if partition:
+                links["drift report"] = drift_report_url(use_case, partition)
+            links["monitoring charts"] = monitoring_url(use_case)
+        links["console alerts"] = alerts_url()
+        return links
+    except Exception:  # noqa: BLE001 - a config read failing must not stop the alert
+        return {}
+
+
+class _ConsoleLink(BaseOperatorLink):
+    """A task's button to the console; shown only on the stages that have the page."""
+
+    stages: tuple[str, ...] = ()
+    go = ""
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        _, sep, stage = str(ti_key.dag_id).partition(SEPARATOR)
+        if not sep or stage not in self.stages:
+            return ""  # the UI greys it out: this task has no such page
+        return task_url(ti_key.dag_id, ti_key.run_id, ti_key.task_id, self.go)
+
+
+class ValidationReportLink(_ConsoleLink):
+    name = "Validation report"
+    stages = ("data_acquisition", "feature_engineering")
+    go = "validation_report"
+
+
+class QuarantineLink(_ConsoleLink):
+    name = "Quarantined rows"
+    stages = ("data_acquisition",)
+    go = "quarantine"
+
+
+class ModelCardLink(_ConsoleLink):
+    name = "Model card"
+    stages = ("model_training", "model_rollback")
+    go = "model_card"
+
+
+class DriftReportLink(_ConsoleLink):
+    name = "Drift report"
+    stages = ("model_monitoring",)
+    go = "drift_report"
+
+
+CONSOLE_LINKS = [ValidationReportLink(), QuarantineLink(), ModelCardLink(), DriftReportLink()]
