@@ -162,20 +162,11 @@ def evidence_body(uc: Any, registry: Any, version: int, action: str, reason: str
                       f"(cost of a missed positive {costs.get('fn')}, of a false alarm {costs.get('fp')})."]
     slices = cand.get("slices") or {}
     if slices:
-        metric = cand.get("slice_metric", primary)
-        champ_slices = champ.get("slices") or {}
-        lines += ["", f"**Slices** ({metric})", "", "| slice | value | rows | candidate | champion |",
-                  "|---|---|---|---|---|"]
-        for col, rows in slices.items():
-            other = {str(r.get("value")): r for r in champ_slices.get(col, [])}
-            for row in rows:
-                val = str(row.get("value"))
-                lines.append(f"| {col} | {val} | {row.get('rows')} | {_fmt(row.get(metric))} | "
-                             f"{_fmt(other.get(val, {}).get(metric))} |")
+        lines += slice_table(cand, champ, comparison, primary)
     lines += ["", f"**Blessed:** {'yes' if comparison.get('blessed') else 'NO'}"]
     lines += [f"- {r}" for r in comparison.get("reasons", [])]
-    failed = [c for c in comparison.get("checks", []) if not c.get("passed")]
-    lines += [f"- failed: {c.get('detail')}" for c in failed]
+    failed = [c for c in comparison.get("checks", []) if c.get("status") == "fail"]
+    lines += [f"- failed: {c.get('detail')}" for c in failed if c.get("detail") not in comparison.get("reasons", [])]
     if qa:
         lines += ["", f"**Risk QA:** {'passed' if qa.get('passed') else 'FAILED'}"]
         for name, check in (qa.get("checks") or {}).items():
@@ -187,6 +178,29 @@ def evidence_body(uc: Any, registry: Any, version: int, action: str, reason: str
     lines += ["", "Approve only if you accept this model for production; a comment is required. "
                   "No answer before the deadline counts as **Reject**."]
     return "\n".join(lines)
+
+
+def slice_table(cand: dict[str, Any], champ: dict[str, Any], comparison: dict[str, Any], primary: str) -> list[str]:
+    """Each slice with its interval, the champion's value and its own threshold's verdict (pass/FAIL/WARNING)."""
+    metric = cand.get("slice_metric", primary)
+    champ_slices = champ.get("slices") or {}
+    own = {(c.get("slice"), c.get("metric")): c for c in comparison.get("checks", []) if c.get("kind") == "slice_value"}
+    bounds = cand.get("slice_thresholds") or {}
+    shown = {"pass": "ok", "fail": "**FAIL**", "warn": "**WARNING**", "skipped": "not judged"}
+    block = "blocks the blessing" if cand.get("slice_thresholds_block", True) else "warns only (does not block)"
+    rule = ", ".join(f"{m} {'<=' if m == 'expected_cost_per_customer' else '>='} {b:g}" for m, b in bounds.items())
+    lines = ["", f"**Slices** ({metric}; own threshold: {rule or 'none'}, a miss {block})", "",
+             "| slice | value | rows | candidate | CI | champion | own threshold |", "|---|---|---|---|---|---|---|"]
+    for col, rows in (cand.get("slices") or {}).items():
+        other = {str(r.get("value")): r for r in champ_slices.get(col, [])}
+        for row in rows:
+            val = str(row.get("value"))
+            ci = (row.get("ci") or {}).get(metric) or {}
+            interval = f"[{_fmt(ci.get('low'))}, {_fmt(ci.get('high'))}]" if ci.get("low") is not None else "–"
+            verdicts = [shown.get(c["status"], c["status"]) for (s, _m), c in own.items() if s == f"{col}={val}"]
+            lines.append(f"| {col} | {val} | {row.get('rows')} | {_fmt(row.get(metric))} | {interval} | "
+                         f"{_fmt(other.get(val, {}).get(metric))} | {', '.join(verdicts) or '–'} |")
+    return lines
 
 
 class SMEApprovalOperator(ApprovalOperator):
