@@ -315,6 +315,33 @@ def stage_score_reference(args: argparse.Namespace) -> dict[str, Any]:
     return {"rows": len(frame)}
 
 
+def stage_profile(args: argparse.Namespace) -> dict[str, Any]:
+    """``profile.profile_partition`` on one accepted day; ``--sample-rows`` overrides the YAML's (0: no sampling)."""
+    import dataclasses
+
+    from include.lifecycle.data import profile
+    from include.lifecycle.store import open_store
+
+    uc = _use_case(args.uc)
+    if args.sample_rows is not None:
+        raw = {**uc.raw, "profiling": {**uc.raw.get("profiling", {}), "sample_rows": args.sample_rows or 10**9}}
+        uc = dataclasses.replace(uc, raw=raw)
+    store = open_store(args.root)
+    t: dict[str, float] = defaultdict(float)
+    started = time.perf_counter()  # Evidently's import outside the step's clock, as in stage_monitor
+    from evidently import Report  # noqa: F401
+    from evidently.presets import DataSummaryPreset  # noqa: F401
+
+    t["evidently import (outside the step's clock)"] = time.perf_counter() - started
+    _instrument(store, ["read_frame"], t, "profile.")
+    _instrument(profile, ["sample", "_summarise", "_with_note"], t, "profile.")
+    started = time.perf_counter()
+    out = profile.profile_partition(store, uc, args.day)
+    t["profile (total)"] = time.perf_counter() - started
+    return {"phases_s": _rounded(t), "seconds": round(t["profile (total)"], 3), "rows": out["rows_total"],
+            "rows_profiled": out["rows_profiled"], "html_bytes": len(store.read_bytes(out["html_key"]))}
+
+
 def stage_import(args: argparse.Namespace) -> dict[str, Any]:
     """Import cost of ``--modules`` (comma-separated) in a fresh interpreter, after ``--preload``."""
     import importlib
@@ -341,6 +368,7 @@ STAGES = {
     "drift_baseline": stage_drift_baseline,
     "score_reference": stage_score_reference,
     "import": stage_import,
+    "profile": stage_profile,
 }
 
 
@@ -354,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", default="bench")
     parser.add_argument("--version", type=int)
     parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--sample-rows", type=int)
     parser.add_argument("--reference")
     parser.add_argument("--modules", default="")
     parser.add_argument("--preload", default="")

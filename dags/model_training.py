@@ -8,7 +8,10 @@ in the run's conf). Each step is a task on small dicts and artifact-store keys:
    delivered so far; a stable, id-hashed holdout so champion and challenger are judged on the same rows),
 2. **train** every candidate of the use-case YAML in parallel (one mapped task per candidate, each a small
    seeded grid search) and keep an experiment record per candidate,
-3. **select** the best candidate by cross-validated primary metric,
+   Beside training, **profile** the assembled set for the analyst (Evidently: distributions, missing values,
+   categories, each feature against the target, beside the champion's training set; never fails the run),
+3. **select** the best candidate by cross-validated primary metric and write the run's experiment record
+   (candidates side by side, data hash, code version, the profile),
 4. **evaluate** it against the current champion on the same holdout: value and change thresholds per metric
    and per slice, a bootstrap confidence interval and the business cost — *blessed* or not, with reasons,
 5. **package** it (skops + sha256, model card with plots, pinned runtime, risk QA),
@@ -66,8 +69,12 @@ def build(uc):
             return t.train_candidate(context, name, spec_name)
 
         @task
-        def select_best(results: list[dict], **context) -> dict:
-            return t.select_best(context, name, results)
+        def profile_training_set(assembled: dict, **context) -> dict:
+            return t.profile_training_set(context, name, assembled)
+
+        @task
+        def select_best(results: list[dict], profiled: dict, **context) -> dict:
+            return t.select_best(context, name, results, profiled)
 
         @task
         def evaluate(best: dict, **context) -> dict:
@@ -86,8 +93,9 @@ def build(uc):
             return t.move_champion(context, name, champion)
 
         trained = train_candidate.expand(spec_name=candidates)
-        best = select_best(trained)
-        assemble() >> trained
+        assembled = assemble()
+        best = select_best(trained, profile_training_set(assembled))
+        assembled >> trained
         registered = register()
         evaluate(best) >> package(best) >> registered
         gate = SMEApprovalOperator(task_id="sme_approval", use_case_name=name, source_task_id="register",

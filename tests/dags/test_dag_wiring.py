@@ -62,7 +62,9 @@ def test_acquisition(dags, uc):
     dag = dags[f"{uc}__data_acquisition"]
     assert edges(dag) == {("deliver_source_batch", "acquire"), ("acquire", "validate"),
                           ("deliver_source_batch", "ingest_labels"), ("validate", "publish"),
-                          ("ingest_labels", "publish")}
+                          ("ingest_labels", "publish"), ("validate", "profile")}
+    # the analyst's profile hangs off validate beside publish: features never wait for it
+    assert "profile" not in upstream_closure(dag, "publish") and not dag.get_task("profile").downstream_task_ids
     assert isinstance(dag.timetable, CronPartitionTimetable)
     assert dag.timetable.key_format == "%Y-%m-%d" and dag.timetable.run_offset == -1
     assert outlets(dag, "publish") == {f"raw/{uc}"}
@@ -86,6 +88,7 @@ def test_training_gate_sits_between_register_and_promote(dags, uc):
 
     dag = dags[f"{uc}__model_training"]
     assert edges(dag) == {("assemble", "train_candidate"), ("train_candidate", "select_best"),
+                          ("assemble", "profile_training_set"), ("profile_training_set", "select_best"),
                           ("select_best", "evaluate"), ("select_best", "package"), ("evaluate", "package"),
                           ("package", "register"), ("register", "sme_approval"), ("sme_approval", "promote")}
     gate = dag.get_task("sme_approval")
@@ -94,6 +97,8 @@ def test_training_gate_sits_between_register_and_promote(dags, uc):
     assert outlets(dag, "register") == {f"model/{uc}@challenger"}
     assert outlets(dag, "promote") == {f"model/{uc}@champion"}
     assert dag.get_task("train_candidate").pool == f"lifecycle_training__{uc}"
+    # the training set's profile runs beside the candidates (not in their pool) and lands in the experiment record
+    assert dag.get_task("profile_training_set").pool == "default_pool"
     assert dag.max_active_runs == 1
 
 

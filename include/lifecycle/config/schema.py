@@ -207,6 +207,12 @@ class Monitoring(_Strict):
         return value
 
 
+class Profiling(_Strict):
+    sample_rows: int = Field(5000, ge=100, description="rows profiled per partition / training set (seeded sample)")
+    seed: int = 0
+    compare_with_champion: bool = Field(True, description="the champion's training set as the profile's reference")
+
+
 class Retraining(_Strict):
     cooldown_hours: float = Field(24, ge=0)
     min_new_labelled_rows: int = Field(300, ge=0)
@@ -255,6 +261,7 @@ class UseCaseConfig(_Strict):
     seed: int = 0
     qa: QA = Field(default_factory=QA)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    profiling: Profiling = Field(default_factory=Profiling)
     retraining: Retraining = Field(default_factory=Retraining)
     approval: Approval
     training: Training = Field(default_factory=Training)

@@ -15,6 +15,25 @@ def assemble(context: dict[str, Any], name: str) -> dict[str, Any]:
                                                                   partition_date(context), run_id(context)), name=name)
 
 
+def profile_training_set(context: dict[str, Any], name: str, assembled: dict[str, Any]) -> dict[str, Any]:
+    """EDA profile of the assembled training set; a failure is logged, alerted and noted, never fatal."""
+    from include.lifecycle import layout
+    from include.lifecycle.data import profile
+    from lifecycle_ops.tasks.acquisition import profile_failed
+
+    uc = use_case(name)
+    store = artifact_store()
+    rid = assembled.get("run_id") or run_id(context)
+    try:
+        result = profile.profile_training_set(store, uc, rid)
+    except Exception as exc:  # noqa: BLE001 - the run trains without its profile, and says so
+        return profile_failed(context, uc, store, layout.training_profile_summary_key(uc, rid),
+                               f"the training set of run {rid}", exc)
+    print(f"training-set profile: {result['uri']} ({result['rows_profiled']} of {result['rows_total']} rows, "
+          f"reference: {result['reference']})")
+    return result
+
+
 def train_candidate(context: dict[str, Any], name: str, spec_name: str) -> dict[str, Any]:
     from include.lifecycle import steps
 
@@ -22,11 +41,12 @@ def train_candidate(context: dict[str, Any], name: str, spec_name: str) -> dict[
         artifact_store(), use_case(name), run_id(context), spec_name), name=name)
 
 
-def select_best(context: dict[str, Any], name: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+def select_best(context: dict[str, Any], name: str, results: list[dict[str, Any]],
+                profiled: dict[str, Any] | None = None) -> dict[str, Any]:
     from include.lifecycle import steps
 
     return lineage.report(context, "select_best", steps.step_select_best(
-        artifact_store(), use_case(name), run_id(context), list(results)), name=name)
+        artifact_store(), use_case(name), run_id(context), list(results), profiled), name=name)
 
 
 def evaluate(context: dict[str, Any], name: str, best: dict[str, Any]) -> dict[str, Any]:
