@@ -27,6 +27,7 @@ KINDS: tuple[str, ...] = (
     "rolled_back",
     "retrain_requested",
     "profile_failed",
+    "shadow_lost",
 )
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
@@ -45,6 +46,7 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "rolled_back": "warning",
     "retrain_requested": "info",
     "profile_failed": "warning",  # the EDA profile is missing; the data it describes was still accepted
+    "shadow_lost": "warning",  # the challenger is worse than the champion on live rows
 }
 
 KIND_TITLES: dict[str, str] = {
@@ -60,6 +62,7 @@ KIND_TITLES: dict[str, str] = {
     "rolled_back": "Model rolled back",
     "retrain_requested": "Retraining requested",
     "profile_failed": "Data profile failed",
+    "shadow_lost": "Challenger lost in shadow",
 }
 
 _SEVERITY_EMOJI = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}

@@ -127,8 +127,11 @@ def test_scoring_follows_features_and_the_champion(dags, uc):
     dag = dags[f"{uc}__batch_scoring"]
     assert isinstance(dag.timetable, PartitionedAssetTimetable)
     assert schedule_assets(dag) == {f"features/{uc}"}
-    assert edges(dag) == {("resolve_champion", "score")}
+    assert edges(dag) == {("resolve_champion", "score"), ("resolve_champion", "shadow_score"),
+                          ("score", "shadow_score")}
     assert outlets(dag, "score") == {f"predictions/{uc}"}
+    # the challenger's shadow scores announce nothing (monitoring listens to predictions) and wait for serving
+    assert not outlets(dag, "shadow_score") and dag.get_task("shadow_score").pool == f"lifecycle_scoring__{uc}"
     catchup = dags[f"{uc}__scoring_catchup"]
     assert schedule_assets(catchup) == {f"model/{uc}@champion"}
     assert edges(catchup) == {("resolve_champion", "unscored"), ("resolve_champion", "score"),

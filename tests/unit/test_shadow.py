@@ -111,3 +111,23 @@ def test_labels_delivered_before_a_row_was_scored_do_not_count(world, uc) -> Non
         assert compare_in_shadow(world, uc, 2, LIVE[0])["labelled_rows"] == 0
     finally:
         world.local_path(layout.labels_key(uc, early)).unlink()
+
+
+def test_the_scoring_task_shadows_after_serving_and_skips_without_a_challenger(world, uc, monkeypatch) -> None:
+    """The task body as the batch-scoring DAG calls it (the bundled churn YAML, this store)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from lifecycle_ops.tasks.scoring import shadow_score_day
+
+    monkeypatch.setenv("LIFECYCLE_ARTIFACT_ROOT", str(world.local_path("")))
+    context = {"partition_key": LIVE[1].isoformat(), "run_id": "asset_triggered__1", "params": {}}
+    out = shadow_score_day(context, "churn", {"version": 1})
+    assert out["challenger_version"] == 2 and out["shadow_key"] == layout.shadow_predictions_key(uc, LIVE[1], 2)
+    assert out["verdict"] == "insufficient"  # labels for LIVE[1] arrive on LABELLED, after this run's day
+    registry = registry_for(world, uc)
+    registry.set_alias("challenger", 1, expected_version=2)  # the champion itself: nothing to shadow
+    try:
+        with pytest.raises(AirflowSkipException, match="champion already"):
+            shadow_score_day(context, "churn", {"version": 1})
+    finally:
+        registry.set_alias("challenger", 2, expected_version=1)
