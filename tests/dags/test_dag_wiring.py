@@ -90,9 +90,15 @@ def test_training_gate_sits_between_register_and_promote(dags, uc):
     assert edges(dag) == {("assemble", "train_candidate"), ("train_candidate", "select_best"),
                           ("assemble", "profile_training_set"), ("profile_training_set", "select_best"),
                           ("select_best", "evaluate"), ("select_best", "package"), ("evaluate", "package"),
-                          ("package", "register"), ("register", "sme_approval"), ("sme_approval", "promote")}
+                          ("package", "register"), ("register", "shadow_evidence"),
+                          ("shadow_evidence", "sme_approval"), ("sme_approval", "promote")}
     gate = dag.get_task("sme_approval")
     assert isinstance(gate, SMEApprovalOperator) and gate.source_task_id == "register"
+    assert gate.shadow_task_id == "shadow_evidence"
+    # waiting for live evidence must not hold a worker slot for days, and a timeout drops the request (skip)
+    sensor = dag.get_task("shadow_evidence")
+    assert sensor.mode == "reschedule" and sensor.soft_fail and sensor.timeout >= 86400
+    assert {"force_without_shadow", "force_reason"} <= set(dag.params)
     assert gate.use_case_name == uc
     assert outlets(dag, "register") == {f"model/{uc}@challenger"}
     assert outlets(dag, "promote") == {f"model/{uc}@champion"}

@@ -221,6 +221,7 @@ class Retraining(_Strict):
 class Shadow(_Strict):
     min_days: int = Field(ge=1, description="replay days of live scoring the challenger must shadow")
     min_labelled_rows: int = Field(ge=1, description="matured labelled live rows the comparison needs")
+    max_wait_days: float = Field(14, gt=0, description="the request is dropped (skipped) after waiting this long")
 
 
 class Approval(_Strict):

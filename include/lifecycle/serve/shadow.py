@@ -194,3 +194,36 @@ def compare_in_shadow(store: ArtifactStore, uc: UseCase, version: int, day: Any)
     store.write_json(layout.shadow_comparison_key(uc, version, day), result)
     log.info("shadow v%s as of %s: %s (%s)", version, result["date"], result["verdict"], result.get("reason"))
     return result
+
+
+def latest_comparison(store: ArtifactStore, uc: UseCase, version: int) -> tuple[str | None, dict[str, Any] | None]:
+    """The newest daily comparison of ``version`` (its key and content), or (None, None)."""
+    keys = sorted((k for k in store.list(layout.shadow_prefix(uc, version))
+                   if "/comparison/" in k and k.endswith("/comparison.json")), key=lambda k: layout.date_of(k) or "")
+    if not keys:
+        return None, None
+    return keys[-1], store.read_json(keys[-1])
+
+
+def shadow_gate(store: ArtifactStore, uc: UseCase, version: int) -> dict[str, Any]:
+    """Whether the SME request for ``version`` may open: at once without ``approval.shadow``; else once the newest
+    live comparison has enough evidence (``ready``), and never for a challenger that lost (``lost``)."""
+    from include.lifecycle.store import sha256_bytes
+
+    cfg = uc.section("approval").get("shadow")
+    out: dict[str, Any] = {"required": bool(cfg), "version": int(version), "ready": not cfg, "lost": False,
+                           "comparison_key": None, "comparison_sha256": None, "verdict": None}
+    if not cfg:
+        return {**out, "reason": "approval.shadow is off: the request opens at once"}
+    key, comparison = latest_comparison(store, uc, version)
+    if comparison is None:
+        return {**out, "reason": f"v{version} has no live comparison yet (it is shadow-scored with each new day)"}
+    out.update(comparison_key=key, comparison_sha256=sha256_bytes(store.read_bytes(key)),
+               verdict=comparison["verdict"], date=comparison["date"], labelled_rows=comparison["labelled_rows"],
+               days_with_labels=len(comparison.get("days_with_labels") or []))
+    if not comparison.get("enough_evidence"):
+        return {**out, "reason": (f"not enough shadow evidence yet: {out['labelled_rows']} labelled live rows over "
+                                  f"{out['days_with_labels']} day(s); needs {cfg.get('min_labelled_rows')} rows and "
+                                  f"{cfg.get('min_days')} days")}
+    lost = comparison["verdict"] == "challenger_loses"
+    return {**out, "ready": True, "lost": lost, "reason": comparison.get("reason", "")}

@@ -74,6 +74,48 @@ def register(context: dict[str, Any], name: str, asset: Any) -> dict[str, Any]:
     return lineage.report(context, "register", registered, name=name)
 
 
+def shadow_evidence(context: dict[str, Any], name: str) -> Any:
+    """The sensor before the SME gate: done at once without ``approval.shadow``; else once the registered
+    challenger's live comparison has enough evidence. A challenger that lost in shadow is alerted, recorded and
+    not put to the SME (skipped) unless the run was triggered with ``force_without_shadow`` and a reason."""
+    from airflow.sdk import PokeReturnValue
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from include.lifecycle.model.registry import registry_for
+    from include.lifecycle.serve import shadow
+    from lifecycle_ops.alerting import notify
+
+    registered = context["ti"].xcom_pull(task_ids="register") or {}
+    version = registered.get("version")
+    if version is None or not registered.get("eligible"):
+        return PokeReturnValue(is_done=True, xcom_value={"required": False, "reason": "no eligible version"})
+    uc, store = use_case(name), artifact_store()
+    registry = registry_for(store, uc)
+    gate = shadow.shadow_gate(store, uc, int(version))
+    params = context.get("params") or {}
+    if gate["required"] and params.get("force_without_shadow"):
+        reason = str(params.get("force_reason") or "").strip()
+        if len(reason) < 2:
+            raise AirflowFailException("force_without_shadow needs a force_reason (it goes to the ledger)")
+        actor = str(getattr(context.get("dag_run"), "triggering_user_name", None) or "unknown")
+        registry.append("shadow_overridden", int(version), actor=actor, comment=reason,
+                        details={"run_id": context.get("run_id"), "gate": gate})
+        print(f"shadow gate forced by {actor}: {reason} ({gate['reason']})")
+        return PokeReturnValue(is_done=True, xcom_value={**gate, "forced": True, "force_reason": reason})
+    print(f"shadow gate for v{version}: {gate['reason']}")
+    if not gate["ready"]:
+        return PokeReturnValue(is_done=False)
+    if gate["lost"]:
+        registry.append("shadow_lost", int(version), actor="lifecycle", comment=gate["reason"],
+                        hashes={"shadow_comparison_sha256": gate["comparison_sha256"]},
+                        details={"run_id": context.get("run_id"), "comparison_key": gate["comparison_key"]})
+        notify(context, "shadow_lost", f"v{version} is not put to the SME: {gate['reason']}", use_case=uc.name,
+               links={"shadow comparison": store.uri(gate["comparison_key"])})
+        raise AirflowSkipException(f"v{version} lost in shadow and is not put to the SME: {gate['reason']} "
+                                   "(trigger with force_without_shadow and a force_reason to ask anyway)")
+    return PokeReturnValue(is_done=True, xcom_value=gate)
+
+
 def move_champion(context: dict[str, Any], name: str, asset: Any, gate_task_id: str = "sme_approval"
                   ) -> dict[str, Any]:
     """Promote (or roll back to) the approved version after re-checking the evidence hashes."""
