@@ -131,3 +131,90 @@ def test_the_scoring_task_shadows_after_serving_and_skips_without_a_challenger(w
             shadow_score_day(context, "churn", {"version": 1})
     finally:
         registry.set_alias("challenger", 2, expected_version=1)
+
+
+def test_the_gate_opens_on_enough_evidence_and_never_for_a_loser(world, uc, override) -> None:
+    from include.lifecycle.serve.shadow import shadow_gate
+
+    off = shadow_gate(world, override(uc, **{"approval.shadow": None}), 2)
+    assert off["ready"] and not off["required"] and "opens at once" in off["reason"]
+    assert not shadow_gate(world, uc, 1)["ready"]  # v1 was never shadowed: no comparison, keep waiting
+    for key in [k for k in world.list("shadow/") if "/comparison/" in k]:  # earlier tests' comparisons
+        world.local_path(key).unlink()
+    for version in (2, 3):
+        for day in LIVE:
+            score_shadow(world, uc, day, {"version": version})
+        compare_in_shadow(world, uc, version, LIVE[-1])
+    waiting = shadow_gate(world, uc, 2)
+    assert not waiting["ready"] and "0 labelled live rows" in waiting["reason"]
+    for version in (2, 3):
+        compare_in_shadow(world, uc, version, LABELLED)
+    ready = shadow_gate(world, uc, 2)
+    assert ready["ready"] and not ready["lost"] and ready["date"] == LABELLED.isoformat()
+    assert ready["comparison_sha256"] == sha256_bytes(world.read_bytes(ready["comparison_key"]))
+    lost = shadow_gate(world, uc, 3)
+    assert lost["ready"] and lost["lost"] and lost["verdict"] == "challenger_loses"
+
+
+class _TI:
+    """What the sensor reads from the run: the register task's result."""
+
+    def __init__(self, registered: dict) -> None:
+        self.registered = registered
+
+    def xcom_pull(self, task_ids: str, **_: object) -> dict:
+        assert task_ids == "register"
+        return self.registered
+
+
+def test_the_sensor_refuses_a_loser_unless_forced_with_a_reason(world, uc, tmp_path, monkeypatch) -> None:
+    import yaml
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from include.lifecycle.config import PROJECT_ROOT
+    from include.lifecycle.serve.shadow import latest_comparison
+    from lifecycle_ops.evidence_tables import shadow_section
+    from lifecycle_ops.tasks.training import shadow_evidence
+
+    monkeypatch.setenv("LIFECYCLE_ARTIFACT_ROOT", str(world.local_path("")))
+    for version in (2, 3):
+        if latest_comparison(world, uc, version)[1] is None or \
+                latest_comparison(world, uc, version)[1]["date"] != LABELLED.isoformat():
+            for day in LIVE:
+                score_shadow(world, uc, day, {"version": version})
+            compare_in_shadow(world, uc, version, LABELLED)
+    # The bundled YAML has no approval.shadow: the sensor is done at once.
+    done = shadow_evidence({"ti": _TI({"version": 3, "eligible": True}), "params": {}}, "churn")
+    assert done.is_done and done.xcom_value["required"] is False
+    raw = yaml.safe_load((PROJECT_ROOT / "include" / "config" / "churn.yaml").read_text())
+    raw["approval"]["shadow"] = {"min_days": 2, "min_labelled_rows": 200}
+    (tmp_path / "churn.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("LIFECYCLE_CONFIG_DIR", str(tmp_path))
+    registry = registry_for(world, uc)
+
+    context = {"ti": _TI({"version": 3, "eligible": True}), "params": {}, "run_id": "manual__t",
+               "partition_key": LABELLED.isoformat()}
+    with pytest.raises(AirflowSkipException, match="lost in shadow and is not put to the SME"):
+        shadow_evidence(context, "churn")
+    assert [e for e in registry.ledger() if e["event"] == "shadow_lost" and e["version"] == 3]
+    alerts = [world.read_json(k) for k in world.list("alerts/sent/")]
+    assert any("shadow_lost" in str(a) for a in alerts)
+
+    with pytest.raises(AirflowFailException, match="needs a force_reason"):
+        shadow_evidence({**context, "params": {"force_without_shadow": True}}, "churn")
+    forced = shadow_evidence({**context, "params": {"force_without_shadow": True,
+                                                    "force_reason": "the live window was a holiday week"}}, "churn")
+    assert forced.is_done and forced.xcom_value["forced"]
+    overridden = [e for e in registry.ledger() if e["event"] == "shadow_overridden"]
+    assert overridden[-1]["comment"] == "the live window was a holiday week" and overridden[-1]["version"] == 3
+
+    waiting = shadow_evidence({**context, "ti": _TI({"version": 1, "eligible": True})}, "churn")
+    assert waiting.is_done is False  # nothing shadowed for v1 yet: poke again later
+
+    ready = shadow_evidence({**context, "ti": _TI({"version": 2, "eligible": True})}, "churn")
+    assert ready.is_done and ready.xcom_value["ready"] and not ready.xcom_value["lost"]
+    comparison = world.read_json(ready.xcom_value["comparison_key"])
+    text = "\n".join(shadow_section(comparison, ready.xcom_value))
+    o = comparison["overall"]
+    assert f"on {comparison['labelled_rows']} matured live rows" in text and "| roc_auc |" in text
+    assert f"{o['difference_ci'][0]:.4f}" in text and ready.xcom_value["comparison_sha256"][:16] in text
