@@ -218,3 +218,19 @@ def test_the_sensor_refuses_a_loser_unless_forced_with_a_reason(world, uc, tmp_p
     o = comparison["overall"]
     assert f"on {comparison['labelled_rows']} matured live rows" in text and "| roc_auc |" in text
     assert f"{o['difference_ci'][0]:.4f}" in text and ready.xcom_value["comparison_sha256"][:16] in text
+
+
+def test_without_a_champion_the_gate_opens_at_once(tmp_path, uc) -> None:
+    from include.lifecycle.serve.shadow import shadow_gate
+    from include.lifecycle.store import LocalStore
+
+    gate = shadow_gate(LocalStore(tmp_path / "empty"), uc, 1)
+    assert gate["required"] and gate["ready"] and "no champion" in gate["reason"]
+
+
+def test_credit_asks_for_shadow_evidence_and_churn_does_not() -> None:
+    from include.lifecycle.config import load_use_case
+
+    assert load_use_case("credit").raw["approval"]["shadow"] == {"min_days": 7, "min_labelled_rows": 300,
+                                                                 "max_wait_days": 14}
+    assert "shadow" not in load_use_case("churn").raw["approval"]

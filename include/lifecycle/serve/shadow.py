@@ -215,6 +215,9 @@ def shadow_gate(store: ArtifactStore, uc: UseCase, version: int) -> dict[str, An
                            "comparison_key": None, "comparison_sha256": None, "verdict": None}
     if not cfg:
         return {**out, "reason": "approval.shadow is off: the request opens at once"}
+    if registry_for(store, uc).alias_version("champion") is None:
+        # nothing serves, so nothing can be shadowed: the first model is judged on its holdout alone
+        return {**out, "ready": True, "reason": "no champion to shadow against: the request opens at once"}
     key, comparison = latest_comparison(store, uc, version)
     if comparison is None:
         return {**out, "reason": f"v{version} has no live comparison yet (it is shadow-scored with each new day)"}
