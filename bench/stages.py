@@ -191,6 +191,23 @@ def stage_score_stream(args: argparse.Namespace) -> dict[str, Any]:
             "rows_per_s": out["rows"] / out["seconds"], "imports_s": round(imports_done - _T0, 3)}
 
 
+def stage_score_shadow(args: argparse.Namespace) -> dict[str, Any]:
+    """The shadow path: resolve the challenger, then ``shadow.score_shadow`` (own keys, rows marked shadow)."""
+    from include.lifecycle.serve import shadow
+    from include.lifecycle.store import open_store
+
+    uc = _use_case(args.uc)
+    store = open_store(args.root)
+    imports_done = time.perf_counter()
+    started = time.perf_counter()
+    challenger = shadow.resolve_challenger(store, uc)
+    if not challenger["eligible"]:  # the bench store's one version is the champion: shadow-score it as itself
+        challenger = {"version": args.version}
+    out = shadow.score_shadow(store, uc, args.day, challenger)
+    return {"seconds": round(time.perf_counter() - started, 3), "rows": out["rows"], "chunks": out["chunks"],
+            "imports_s": round(imports_done - _T0, 3)}
+
+
 def stage_score_inmemory(args: argparse.Namespace) -> dict[str, Any]:
     """Baseline: the whole partition as one DataFrame, then one raw ``model.predict_proba`` call."""
     import pyarrow.parquet as pq
@@ -364,6 +381,7 @@ STAGES = {
     "train": stage_train,
     "score_stream": stage_score_stream,
     "score_inmemory": stage_score_inmemory,
+    "score_shadow": stage_score_shadow,
     "monitor": stage_monitor,
     "drift_baseline": stage_drift_baseline,
     "score_reference": stage_score_reference,
