@@ -134,3 +134,19 @@ def test_a_failed_profile_never_fails_acquisition_but_is_recorded_and_alerted(tm
     assert any(a.get("kind") == "profile_failed" or a.get("alert", {}).get("kind") == "profile_failed"
                for a in alerts), alerts
     assert task_profile(context, "churn", {"accepted": 0})["status"] == "skipped"
+
+
+def test_a_large_stored_day_is_sampled_before_pandas_and_says_of_how_many(tmp_path, uc, rows) -> None:
+    from include.lifecycle.data.profile import read_sampled
+    from include.lifecycle.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    store.write_frame(layout.accepted_key(uc, DAY), rows.drop(columns=[uc.target]))
+    taken, total = read_sampled(store, layout.accepted_key(uc, DAY), 250, seed=4)
+    again, _ = read_sampled(store, layout.accepted_key(uc, DAY), 250, seed=4)
+    assert total == 1000 and len(taken) == 250 and taken.equals(again)
+    assert set(taken[uc.id_column]) <= set(rows[uc.id_column]) and taken[uc.id_column].is_unique
+    out = profile_partition(store, uc, DAY)  # profiling.sample_rows: 400
+    summary = store.read_json(out["summary_key"])
+    assert summary["sampling"]["rows_total"] == 1000 and summary["sampling"]["rows_profiled"] == 400
+    assert "400 of 1,000 rows" in summary["sampling_text"][0]

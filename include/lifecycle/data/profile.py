@@ -45,21 +45,38 @@ def _settings(uc: UseCase) -> dict[str, Any]:
             "compare_with_champion": bool(cfg.get("compare_with_champion", True))}
 
 
-def sample(frame: pd.DataFrame, rows: int, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A seeded uniform sample of at most ``rows`` rows, and the statement of it.
-
-    The stated error is the 95% half-width of a share (a category's frequency, a missing-value rate) estimated
-    from the sample, at its worst (share 0.5), with the finite-population correction.
-    """
-    total = len(frame)
-    taken = frame.sample(n=rows, random_state=seed) if total > rows else frame
-    n = len(taken)
+def _statement(total: int, n: int, seed: int) -> dict[str, Any]:
+    """The sampling of ``n`` of ``total`` rows and its worst-case 95% error on a share (finite-population
+    corrected): the half-width for a share of 0.5, a category's frequency or a missing-value rate."""
     fpc = math.sqrt((total - n) / (total - 1)) if total > 1 else 0.0
     error = 1.96 * math.sqrt(0.25 / n) * fpc if n else None
-    return taken.reset_index(drop=True), {
-        "rows_total": int(total), "rows_profiled": int(n), "seed": seed, "sampled": n < total,
-        "share_error_95": None if error is None else round(error, 5),
-    }
+    return {"rows_total": int(total), "rows_profiled": int(n), "seed": seed, "sampled": n < total,
+            "share_error_95": None if error is None else round(error, 5)}
+
+
+def sample(frame: pd.DataFrame, rows: int, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A seeded uniform sample of at most ``rows`` rows, and the statement of it."""
+    taken = frame.sample(n=rows, random_state=seed) if len(frame) > rows else frame
+    return taken.reset_index(drop=True), _statement(len(frame), len(taken), seed)
+
+
+def read_sampled(store: ArtifactStore, key: str, rows: int, seed: int) -> tuple[pd.DataFrame, int]:
+    """A seeded uniform sample of a stored Parquet file's rows, and its total row count.
+
+    The rows are drawn in Arrow before any pandas conversion, so a 1M-row day costs one columnar read, not a
+    million Python strings per text column.
+    """
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from include.lifecycle.serve.scoring import local_copy
+
+    with local_copy(store, key) as path:
+        table = pq.read_table(path)
+    total = table.num_rows
+    if total > rows:
+        table = table.take(np.sort(np.random.default_rng(seed).choice(total, size=rows, replace=False)))
+    return table.to_pandas(), total
 
 
 def _sampling_text(name: str, s: dict[str, Any]) -> str:
@@ -133,11 +150,12 @@ def _summarise(snapshot: Any, uc: UseCase) -> dict[str, Any]:
 
 def profile_frame(frame: pd.DataFrame, uc: UseCase, reference: pd.DataFrame | None = None, *,
                   title: str = "", sample_rows: int | None = None, seed: int | None = None,
-                  reference_name: str | None = None) -> Profile:
+                  reference_name: str | None = None, population: tuple[int, int | None] | None = None) -> Profile:
     """Profile ``frame`` (raw or cleaned rows of the use case), optionally beside ``reference``.
 
     The target is profiled, and related to every feature, only when ``frame`` carries it; the reference then
-    needs it too (otherwise the reference is profiled on the features alone).
+    needs it too (otherwise the reference is profiled on the features alone). ``population``: the row counts
+    of the frames ``frame`` and ``reference`` were already sampled from (:func:`read_sampled`), for the statement.
     """
     from evidently import Dataset, Report
     from evidently.metrics import ColumnCorrelations
@@ -150,6 +168,8 @@ def profile_frame(frame: pd.DataFrame, uc: UseCase, reference: pd.DataFrame | No
     seed = cfg["seed"] if seed is None else int(seed)
     started = time.perf_counter()
     current, cur_sampling = sample(frame, rows, seed)
+    if population and population[0]:
+        cur_sampling = _statement(population[0], len(current), seed)
     current = _prepared(current, uc)
     labelled = uc.target in current.columns
     ref, ref_sampling = (None, None)
@@ -159,6 +179,8 @@ def profile_frame(frame: pd.DataFrame, uc: UseCase, reference: pd.DataFrame | No
         reference_name, reference = f"{reference_name} (left out: it has no labels)", None
     if reference is not None and len(reference):
         ref, ref_sampling = sample(reference, rows, seed + 1)
+        if population and population[1]:
+            ref_sampling = _statement(population[1], len(ref), seed + 1)
         ref = _prepared(ref, uc)[list(current.columns)]
     profiled = [*uc.feature_columns, *([uc.target] if labelled else [])]
     metrics: list[Any] = [DataSummaryPreset(columns=profiled)]
@@ -198,17 +220,36 @@ def _with_note(report_html: str, summary: dict[str, Any]) -> str:
     return report_html[:end] + note + report_html[end:]
 
 
-def champion_reference(store: ArtifactStore, uc: UseCase) -> tuple[pd.DataFrame | None, str]:
-    """The champion's training rows (features + 0/1 target) and a name for them; (None, why) without one."""
+def champion_reference(store: ArtifactStore, uc: UseCase) -> tuple[pd.DataFrame | None, str, int | None]:
+    """A seeded sample of the champion's training rows (features + 0/1 target), a name for them and their total
+    row count; (None, why, None) without a champion.
+
+    Read from the run that trained it when its train set still has the sha256 training recorded (sampled in
+    Arrow), else rebuilt from the manifest's lineage by the monitoring reference.
+    """
     from include.lifecycle.model.registry import registry_for
+    from include.lifecycle.serve.scoring import _file_sha256, local_copy
     from include.lifecycle.watch.reference import reference_frame
 
-    if not _settings(uc)["compare_with_champion"]:
-        return None, "profiling.compare_with_champion is off"
-    version = registry_for(store, uc).alias_version("champion")
+    cfg = _settings(uc)
+    if not cfg["compare_with_champion"]:
+        return None, "profiling.compare_with_champion is off", None
+    registry = registry_for(store, uc)
+    version = registry.alias_version("champion")
     if version is None:
-        return None, "no champion yet"
-    return reference_frame(store, uc, version, with_scores=False), f"the training set of champion v{version}"
+        return None, "no champion yet", None
+    name = f"the training set of champion v{version}"
+    run_id = registry.manifest(version).get("run_id")
+    if run_id and store.exists(layout.train_set_key(uc, str(run_id))) and store.exists(layout.lineage_key(uc, str(run_id))):
+        key = layout.train_set_key(uc, str(run_id))
+        expected = store.read_json(layout.lineage_key(uc, str(run_id))).get("train_sha256")
+        with local_copy(store, key) as path:
+            unchanged = not expected or _file_sha256(path) == expected
+        if unchanged:
+            frame, total = read_sampled(store, key, cfg["sample_rows"], cfg["seed"] + 1)
+            return frame, name, total
+    frame = reference_frame(store, uc, version, with_scores=False)
+    return frame, name, len(frame)
 
 
 def _write(store: ArtifactStore, html_key: str, json_key: str, profile: Profile) -> dict[str, Any]:
@@ -235,11 +276,12 @@ def record_failure(store: ArtifactStore, json_key: str, what: str, exc: BaseExce
 
 def profile_partition(store: ArtifactStore, uc: UseCase, day: Any) -> dict[str, Any]:
     """Profile the accepted rows of ``day`` beside the champion's training set; write HTML + JSON."""
-    frame = store.read_frame(layout.accepted_key(uc, day))
-    reference, ref_name = champion_reference(store, uc)
+    cfg = _settings(uc)
+    frame, total = read_sampled(store, layout.accepted_key(uc, day), cfg["sample_rows"], cfg["seed"])
+    reference, ref_name, ref_total = champion_reference(store, uc)
     if reference is not None:
         reference = reference.drop(columns=[uc.target], errors="ignore")  # a partition has no labels yet
-    profile = profile_frame(frame, uc, reference, reference_name=ref_name,
+    profile = profile_frame(frame, uc, reference, reference_name=ref_name, population=(total, ref_total),
                             title=f"{uc.name}: accepted rows of {layout.day_str(day)}")
     return {"date": layout.day_str(day), **_write(store, layout.profile_key(uc, day),
                                                   layout.profile_summary_key(uc, day), profile)}
@@ -247,9 +289,10 @@ def profile_partition(store: ArtifactStore, uc: UseCase, day: Any) -> dict[str, 
 
 def profile_training_set(store: ArtifactStore, uc: UseCase, run_id: str) -> dict[str, Any]:
     """Profile a run's assembled training set (with the target) beside the champion's training set."""
-    frame = store.read_frame(layout.train_set_key(uc, run_id))
-    reference, ref_name = champion_reference(store, uc)
-    profile = profile_frame(frame, uc, reference, reference_name=ref_name,
+    cfg = _settings(uc)
+    frame, total = read_sampled(store, layout.train_set_key(uc, run_id), cfg["sample_rows"], cfg["seed"])
+    reference, ref_name, ref_total = champion_reference(store, uc)
+    profile = profile_frame(frame, uc, reference, reference_name=ref_name, population=(total, ref_total),
                             title=f"{uc.name}: training set of run {run_id}")
     return {"run_id": run_id, **_write(store, layout.training_profile_key(uc, run_id),
                                        layout.training_profile_summary_key(uc, run_id), profile)}
