@@ -27,11 +27,12 @@ for _p in (str(ROOT), str(ROOT / "plugins")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from bench import b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_predict  # noqa: E402
+from bench import b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_predict, b7_profile, b8_shadow  # noqa: E402,E501
 from bench.common import fmt_load, load_average, machine  # noqa: E402
 from bench.context import Context, rel  # noqa: E402
 
-BENCHES = {m.NAME: m for m in (b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_predict)}
+BENCHES = {m.NAME: m for m in (b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_predict, b7_profile,
+                               b8_shadow)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -97,6 +98,10 @@ def summary_rows(name: str, res: dict[str, Any]) -> list[tuple[str, str, str, st
         return [(f"Monitoring step at {res['rows']:,} rows vs numpy/scipy PSI+KS", fmt_x(res["ratio"]), "<= 2x",
                  verdict(res["ratio"], 2.0)),
                 ("Monitoring peak RSS / frame size", fmt_x(res["rss_ratio"]), "<= 2x", verdict(res["rss_ratio"], 2.0))]
+    if name == "profile":
+        return b7_profile.summary(res)
+    if name == "shadow":
+        return b8_shadow.summary(res)
     if name == "scaleout":
         if res.get("skipped"):
             return [("Scale-out 2 vs 1 Celery worker", "not run", ">= 1.6x", "not measured")]

@@ -191,6 +191,23 @@ def stage_score_stream(args: argparse.Namespace) -> dict[str, Any]:
             "rows_per_s": out["rows"] / out["seconds"], "imports_s": round(imports_done - _T0, 3)}
 
 
+def stage_score_shadow(args: argparse.Namespace) -> dict[str, Any]:
+    """The shadow path: resolve the challenger, then ``shadow.score_shadow`` (own keys, rows marked shadow)."""
+    from include.lifecycle.serve import shadow
+    from include.lifecycle.store import open_store
+
+    uc = _use_case(args.uc)
+    store = open_store(args.root)
+    imports_done = time.perf_counter()
+    started = time.perf_counter()
+    challenger = shadow.resolve_challenger(store, uc)
+    if not challenger["eligible"]:  # the bench store's one version is the champion: shadow-score it as itself
+        challenger = {"version": args.version}
+    out = shadow.score_shadow(store, uc, args.day, challenger)
+    return {"seconds": round(time.perf_counter() - started, 3), "rows": out["rows"], "chunks": out["chunks"],
+            "imports_s": round(imports_done - _T0, 3)}
+
+
 def stage_score_inmemory(args: argparse.Namespace) -> dict[str, Any]:
     """Baseline: the whole partition as one DataFrame, then one raw ``model.predict_proba`` call."""
     import pyarrow.parquet as pq
@@ -315,6 +332,33 @@ def stage_score_reference(args: argparse.Namespace) -> dict[str, Any]:
     return {"rows": len(frame)}
 
 
+def stage_profile(args: argparse.Namespace) -> dict[str, Any]:
+    """``profile.profile_partition`` on one accepted day; ``--sample-rows`` overrides the YAML's (0: no sampling)."""
+    import dataclasses
+
+    from include.lifecycle.data import profile
+    from include.lifecycle.store import open_store
+
+    uc = _use_case(args.uc)
+    if args.sample_rows is not None:
+        raw = {**uc.raw, "profiling": {**uc.raw.get("profiling", {}), "sample_rows": args.sample_rows or 10**9}}
+        uc = dataclasses.replace(uc, raw=raw)
+    store = open_store(args.root)
+    t: dict[str, float] = defaultdict(float)
+    started = time.perf_counter()  # Evidently's import outside the step's clock, as in stage_monitor
+    from evidently import Report  # noqa: F401
+    from evidently.presets import DataSummaryPreset  # noqa: F401
+
+    t["evidently import (outside the step's clock)"] = time.perf_counter() - started
+    _instrument(store, ["read_frame"], t, "profile.")
+    _instrument(profile, ["sample", "_summarise", "_with_note"], t, "profile.")
+    started = time.perf_counter()
+    out = profile.profile_partition(store, uc, args.day)
+    t["profile (total)"] = time.perf_counter() - started
+    return {"phases_s": _rounded(t), "seconds": round(t["profile (total)"], 3), "rows": out["rows_total"],
+            "rows_profiled": out["rows_profiled"], "html_bytes": len(store.read_bytes(out["html_key"]))}
+
+
 def stage_import(args: argparse.Namespace) -> dict[str, Any]:
     """Import cost of ``--modules`` (comma-separated) in a fresh interpreter, after ``--preload``."""
     import importlib
@@ -337,10 +381,12 @@ STAGES = {
     "train": stage_train,
     "score_stream": stage_score_stream,
     "score_inmemory": stage_score_inmemory,
+    "score_shadow": stage_score_shadow,
     "monitor": stage_monitor,
     "drift_baseline": stage_drift_baseline,
     "score_reference": stage_score_reference,
     "import": stage_import,
+    "profile": stage_profile,
 }
 
 
@@ -354,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", default="bench")
     parser.add_argument("--version", type=int)
     parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--sample-rows", type=int)
     parser.add_argument("--reference")
     parser.add_argument("--modules", default="")
     parser.add_argument("--preload", default="")

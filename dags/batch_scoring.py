@@ -8,6 +8,10 @@ Two DAGs per use case:
   partition is never scored by two models even if a promotion lands mid-run; the model is loaded only from
   the registry, checksum-verified. Scoring streams the partition in chunks (bounded memory) and writes one
   predictions file per day with `id, score, predicted_label, model_version, scored_at`; a rerun overwrites it.
+  Then **shadow_score**: a registered, blessed challenger scores the same partition into its own
+  `shadow/<use case>/v<version>/` keys (rows marked `shadow`, never served, never monitored) and is compared
+  with the champion on the live rows whose labels have matured (paired bootstrap, per slice); a challenger
+  that loses is alerted. Skipped when there is no such challenger.
 * **`<use case>__scoring_catchup`**: when the champion changes (`model/<use case>@champion`), scores every
   features partition no model has scored yet (the days that arrived before the first champion), one mapped
   task per day so a backlog uses every worker; each scored day is announced under its own partition key.
@@ -44,7 +48,12 @@ def build(uc):
         def score(champion: dict, **context) -> dict:
             return t.score_day(context, name, champion, asset=predictions)
 
-        score(resolve_champion())
+        @task(pool=factory.scoring_pool(uc))
+        def shadow_score(champion: dict, **context) -> dict:
+            return t.shadow_score_day(context, name, champion)
+
+        champion = resolve_champion()
+        score(champion) >> shadow_score(champion)  # after serving: the shadow never delays the champion's scores
 
     @dag(
         dag_id=factory.dag_id(uc, "scoring_catchup"),

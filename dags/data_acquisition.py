@@ -11,7 +11,9 @@ midnight UTC loads the day before; a backfill or a manual run with a *partition 
 3. **validate** runs the Great Expectations gate: bad rows, or the whole batch, go to quarantine with their
    reasons and every quarantined or rejected batch alerts; accepted + quarantined = received,
 4. **ingest labels** stores the labels delivered that day (labels arrive days after their batch),
-5. **publish** announces the day's accepted rows on `raw/<use case>` (a partitioned asset event), which starts
+5. **profile** (beside publish) builds the analyst's EDA profile of the accepted rows with Evidently, beside the
+   champion's training set, sampled as it states; a failure is logged, alerted and noted, never fatal,
+6. **publish** announces the day's accepted rows on `raw/<use case>` (a partitioned asset event), which starts
    feature engineering for exactly that day. A day with no accepted rows is not announced.
 
 Every task overwrites its partition on rerun: backfills and reruns are safe.
@@ -63,12 +65,17 @@ def build(uc):
         def publish(validated: dict, labels: dict, **context) -> dict:
             return t.publish(context, name, validated, labels, raw)
 
+        @task
+        def profile(validated: dict, **context) -> dict:
+            return t.profile_partition(context, name, validated)
+
         delivered = deliver_source_batch()
         validated = validate()
         labels = ingest_labels()
         delivered >> acquire() >> validated
         delivered >> labels
         publish(validated, labels)
+        profile(validated)  # beside publish, not before it: features never wait for the analyst's profile
 
     return data_acquisition()
 

@@ -8,11 +8,18 @@ in the run's conf). Each step is a task on small dicts and artifact-store keys:
    delivered so far; a stable, id-hashed holdout so champion and challenger are judged on the same rows),
 2. **train** every candidate of the use-case YAML in parallel (one mapped task per candidate, each a small
    seeded grid search) and keep an experiment record per candidate,
-3. **select** the best candidate by cross-validated primary metric,
+   Beside training, **profile** the assembled set for the analyst (Evidently: distributions, missing values,
+   categories, each feature against the target, beside the champion's training set; never fails the run),
+3. **select** the best candidate by cross-validated primary metric and write the run's experiment record
+   (candidates side by side, data hash, code version, the profile),
 4. **evaluate** it against the current champion on the same holdout: value and change thresholds per metric
    and per slice, a bootstrap confidence interval and the business cost — *blessed* or not, with reasons,
 5. **package** it (skops + sha256, model card with plots, pinned runtime, risk QA),
 6. **register** it as an immutable registry version and, when blessed and QA passed, as the `challenger`,
+   With `approval.shadow` in the YAML, **shadow_evidence** waits (rescheduled, no worker held) until the
+   challenger, shadow-scored beside the champion on each new day, has enough labelled live rows; one that
+   loses in shadow is alerted and not put to the SMEs unless the run was triggered with
+   `force_without_shadow` and a `force_reason` (kept in the ledger). Without it the step passes at once.
 7. **SME approval gate**: the assigned SMEs (Variable `approval_smes_<use case>`, else the YAML) see the
    evidence under *Required actions* and Approve or Reject with a comment; no answer by the deadline is a
    Reject; the decision and the evidence hashes go to the registry's append-only ledger,
@@ -30,12 +37,16 @@ from lifecycle_ops import factory
 from lifecycle_ops.approval import SMEApprovalOperator
 from lifecycle_ops.tasks import training as t
 
+SHADOW_POKE_S = 1800  # shadow evidence grows once a day (a scored partition, a labels delivery)
+
 
 def build(uc):
     name = uc.name
     challenger = factory.challenger_asset(uc)
     champion = factory.champion_asset(uc)
     candidates = [c["name"] for c in uc.raw["candidates"]]
+    # approval.shadow: how long a request may wait for live evidence before it is dropped (skipped)
+    shadow_wait_s = float((uc.raw["approval"].get("shadow") or {}).get("max_wait_days", 14)) * 86400
 
     @dag(
         dag_id=factory.dag_id(uc, "model_training"),
@@ -53,6 +64,11 @@ def build(uc):
             "approval_timeout_hours": Param(None, type=["null", "number"], minimum=0,
                                             description="Optional: how long the SMEs have to answer "
                                                         "(default: the use case's approval.timeout_hours)"),
+            "force_without_shadow": Param(False, type="boolean",
+                                          description="Ask the SMEs without (or despite) the shadow evidence "
+                                                      "approval.shadow requires; needs a force_reason"),
+            "force_reason": Param(None, type=["null", "string"],
+                                  description="Why the shadow evidence is overridden (kept in the ledger)"),
         },
     )
     def model_training():
@@ -66,8 +82,12 @@ def build(uc):
             return t.train_candidate(context, name, spec_name)
 
         @task
-        def select_best(results: list[dict], **context) -> dict:
-            return t.select_best(context, name, results)
+        def profile_training_set(assembled: dict, **context) -> dict:
+            return t.profile_training_set(context, name, assembled)
+
+        @task
+        def select_best(results: list[dict], profiled: dict, **context) -> dict:
+            return t.select_best(context, name, results, profiled)
 
         @task
         def evaluate(best: dict, **context) -> dict:
@@ -81,18 +101,23 @@ def build(uc):
         def register(**context) -> dict:
             return t.register(context, name, challenger)
 
+        @task.sensor(mode="reschedule", poke_interval=SHADOW_POKE_S, timeout=shadow_wait_s, soft_fail=True)
+        def shadow_evidence(**context):
+            return t.shadow_evidence(context, name)
+
         @task(outlets=[champion])
         def promote(**context) -> dict:
             return t.move_champion(context, name, champion)
 
         trained = train_candidate.expand(spec_name=candidates)
-        best = select_best(trained)
-        assemble() >> trained
+        assembled = assemble()
+        best = select_best(trained, profile_training_set(assembled))
+        assembled >> trained
         registered = register()
         evaluate(best) >> package(best) >> registered
         gate = SMEApprovalOperator(task_id="sme_approval", use_case_name=name, source_task_id="register",
-                                   action="promote")
-        registered >> gate >> promote()
+                                   action="promote", shadow_task_id="shadow_evidence")
+        registered >> shadow_evidence() >> gate >> promote()
 
     return model_training()
 

@@ -26,6 +26,8 @@ KINDS: tuple[str, ...] = (
     "promotion_refused",
     "rolled_back",
     "retrain_requested",
+    "profile_failed",
+    "shadow_lost",
 )
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
@@ -43,6 +45,8 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "promotion_refused": "critical",
     "rolled_back": "warning",
     "retrain_requested": "info",
+    "profile_failed": "warning",  # the EDA profile is missing; the data it describes was still accepted
+    "shadow_lost": "warning",  # the challenger is worse than the champion on live rows
 }
 
 KIND_TITLES: dict[str, str] = {
@@ -57,6 +61,8 @@ KIND_TITLES: dict[str, str] = {
     "promotion_refused": "Promotion refused",
     "rolled_back": "Model rolled back",
     "retrain_requested": "Retraining requested",
+    "profile_failed": "Data profile failed",
+    "shadow_lost": "Challenger lost in shadow",
 }
 
 _SEVERITY_EMOJI = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}

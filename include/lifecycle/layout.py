@@ -131,8 +131,13 @@ def labels_quarantine_bytes_key(uc: Any, day: date | str) -> str:
 
 
 def profile_key(uc: Any, day: date | str) -> str:
-    """The exploratory profile (EDA) of an accepted partition."""
+    """The exploratory profile (EDA) of an accepted partition: Evidently's HTML report."""
     return f"{_partition('profiles', uc, day)}/profile.html"
+
+
+def profile_summary_key(uc: Any, day: date | str) -> str:
+    """What the partition's profile found, as JSON (sampling, missing values, categories; or why it failed)."""
+    return f"{_partition('profiles', uc, day)}/profile.json"
 
 
 # -- features --------------------------------------------------------------------------------------------
@@ -163,7 +168,13 @@ def lineage_key(uc: Any, run_id: str) -> str:
 
 
 def training_profile_key(uc: Any, run_id: str) -> str:
+    """The exploratory profile (EDA) of a run's assembled training set, with the relation of each feature to the
+    target and the champion's training set as reference."""
     return f"{run_prefix(uc, run_id)}/profile.html"
+
+
+def training_profile_summary_key(uc: Any, run_id: str) -> str:
+    return f"{run_prefix(uc, run_id)}/profile.json"
 
 
 def candidate_prefix(uc: Any, run_id: str, name: str) -> str:

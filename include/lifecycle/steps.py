@@ -83,16 +83,45 @@ def step_train_candidate(store: ArtifactStore, uc: UseCase, run_id: str, spec_na
 
 
 def step_select_best(
-    store: ArtifactStore, uc: UseCase, run_id: str, candidate_results: list[dict[str, Any]]
+    store: ArtifactStore, uc: UseCase, run_id: str, candidate_results: list[dict[str, Any]],
+    profile: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Pick the best candidate by cross-validated score (the holdout stays untouched for the final verdict)."""
+    """Pick the best candidate by cross-validated score (the holdout stays untouched for the final verdict),
+    and write the run's experiment record."""
     results = [r for r in candidate_results if r]
     if not results:
         raise StepError(f"{uc.name} run {run_id}: no candidate finished training")
     ranking = sorted(results, key=lambda r: r["cv_score"], reverse=True)
     best = {**ranking[0], "ranking": [{"name": r["name"], "cv_score": r["cv_score"]} for r in ranking]}
     store.write_json(layout.best_key(uc, run_id), best)
+    store.write_json(layout.experiment_key(uc, run_id), experiment_record(store, uc, run_id, ranking, profile))
     return best
+
+
+def experiment_record(store: ArtifactStore, uc: UseCase, run_id: str, ranking: list[dict[str, Any]],
+                      profile: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's candidates side by side, the data they saw (hash, rows), the code version, and the training
+    set's EDA profile (its keys, or the note saying why there is none)."""
+    lineage = store.read_json(layout.lineage_key(uc, run_id))
+    rows = []
+    for r in ranking:
+        record = store.read_json(r["record_key"]) if r.get("record_key") and store.exists(r["record_key"]) else {}
+        rows.append({"name": r["name"], "estimator": record.get("estimator"), "best_params": r.get("best_params"),
+                     "cv_metric": r.get("cv_metric"), "cv_score": r.get("cv_score"),
+                     "cv_folds": record.get("cv_folds"), "duration_s": r.get("duration_s"),
+                     "model_sha256": r.get("model_sha256"), "code_version": record.get("code_version")})
+    profile_keys = {"html_key": layout.training_profile_key(uc, run_id),
+                    "summary_key": layout.training_profile_summary_key(uc, run_id)}
+    return {
+        "run_id": run_id, "use_case": uc.name, "as_of": lineage.get("as_of"), "config_sha256": uc.sha256,
+        "code_version": next((r["code_version"] for r in rows if r["code_version"]), None),
+        "data": {k: lineage.get(k) for k in ("lineage_sha256", "train_sha256", "holdout_sha256", "train_rows",
+                                             "holdout_rows")},
+        "candidates": rows, "best": ranking[0]["name"],
+        "profile": {**profile_keys, **({k: profile.get(k) for k in ("status", "error", "rows_profiled", "rows_total",
+                                                                     "reference") if k in profile}
+                                       if profile else {"status": "not built"})},
+    }
 
 
 def step_evaluate(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str, Any]) -> dict[str, Any]:
@@ -220,6 +249,15 @@ def _set_challenger(registry: Any, version: int, actor: str) -> bool:
         return False
 
 
+def _profile_or_note(store: ArtifactStore, uc: UseCase, run_id: str) -> dict[str, Any]:
+    from include.lifecycle.data import profile
+
+    try:
+        return profile.profile_training_set(store, uc, run_id)
+    except Exception as exc:  # noqa: BLE001 - as in the DAG: a missing profile is noted, never fatal
+        return profile.record_failure(store, layout.training_profile_summary_key(uc, run_id), run_id, exc)
+
+
 def run_training_lifecycle(
     store: ArtifactStore, uc: UseCase, as_of: date | datetime | str, run_id: str
 ) -> dict[str, Any]:
@@ -235,10 +273,11 @@ def run_training_lifecycle(
     assembled = timed("assemble", step_assemble, store, uc, as_of, run_id)
     candidates = [timed(f"train[{name}]", step_train_candidate, store, uc, run_id, name)
                   for name in assembled["candidates"]]
-    best = timed("select_best", step_select_best, store, uc, run_id, candidates)
+    profiled = timed("profile", _profile_or_note, store, uc, run_id)
+    best = timed("select_best", step_select_best, store, uc, run_id, candidates, profiled)
     evaluation = timed("evaluate", step_evaluate, store, uc, run_id, best)
     package = timed("package", step_package, store, uc, run_id, best)
     registered = timed("register", step_register, store, uc, run_id)
-    return {"run_id": run_id, "assemble": assembled, "candidates": candidates, "best": best,
+    return {"run_id": run_id, "assemble": assembled, "profile": profiled, "candidates": candidates, "best": best,
             "evaluation": evaluation, "package": package, "register": registered, "timings_s": timings,
             "total_s": round(sum(timings.values()), 3)}

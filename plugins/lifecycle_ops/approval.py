@@ -32,6 +32,8 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
 
+from lifecycle_ops.evidence_tables import shadow_section, slice_table
+
 DECISION_KEY = "evidence"
 COMMENT = "comment"
 # Shortest comment (after trimming) that an Approve may carry; checked here, on resume. It cannot go into the
@@ -157,20 +159,11 @@ def evidence_body(uc: Any, registry: Any, version: int, action: str, reason: str
                       f"(cost of a missed positive {costs.get('fn')}, of a false alarm {costs.get('fp')})."]
     slices = cand.get("slices") or {}
     if slices:
-        metric = cand.get("slice_metric", primary)
-        champ_slices = champ.get("slices") or {}
-        lines += ["", f"**Slices** ({metric})", "", "| slice | value | rows | candidate | champion |",
-                  "|---|---|---|---|---|"]
-        for col, rows in slices.items():
-            other = {str(r.get("value")): r for r in champ_slices.get(col, [])}
-            for row in rows:
-                val = str(row.get("value"))
-                lines.append(f"| {col} | {val} | {row.get('rows')} | {_fmt(row.get(metric))} | "
-                             f"{_fmt(other.get(val, {}).get(metric))} |")
+        lines += slice_table(cand, champ, comparison, primary)
     lines += ["", f"**Blessed:** {'yes' if comparison.get('blessed') else 'NO'}"]
     lines += [f"- {r}" for r in comparison.get("reasons", [])]
-    failed = [c for c in comparison.get("checks", []) if not c.get("passed")]
-    lines += [f"- failed: {c.get('detail')}" for c in failed]
+    failed = [c for c in comparison.get("checks", []) if c.get("status") == "fail"]
+    lines += [f"- failed: {c.get('detail')}" for c in failed if c.get("detail") not in comparison.get("reasons", [])]
     if qa:
         lines += ["", f"**Risk QA:** {'passed' if qa.get('passed') else 'FAILED'}"]
         for name, check in (qa.get("checks") or {}).items():
@@ -194,10 +187,12 @@ class SMEApprovalOperator(ApprovalOperator):
     :param default_timeout: used when neither the run's ``approval_timeout_hours`` param nor the YAML sets one.
     """
 
-    template_fields = (*ApprovalOperator.template_fields, "source_task_id", "action", "use_case_name")
+    template_fields = (*ApprovalOperator.template_fields, "source_task_id", "action", "use_case_name",
+                       "shadow_task_id")
 
     def __init__(self, *, use_case_name: str, source_task_id: str, action: str = "promote",
-                 default_timeout: timedelta = timedelta(hours=72), **kwargs: Any) -> None:
+                 default_timeout: timedelta = timedelta(hours=72), shadow_task_id: str | None = None,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("subject", "Model approval")
         kwargs.setdefault("defaults", ApprovalOperator.REJECT)
         kwargs["params"] = with_comment_param(kwargs.get("params"))
@@ -210,6 +205,7 @@ class SMEApprovalOperator(ApprovalOperator):
         self.source_task_id = source_task_id
         self.action = action
         self.use_case_name = use_case_name
+        self.shadow_task_id = shadow_task_id  # the shadow-evidence sensor, whose live comparison the SME also sees
 
     # -- request ------------------------------------------------------------------------------
     def execute(self, context: Any) -> Any:
@@ -240,6 +236,14 @@ class SMEApprovalOperator(ApprovalOperator):
         deadline = datetime.now(UTC) + self.response_timeout if self.response_timeout else None
         self.body = "\n".join(request_header(smes, deadline)) + evidence_body(
             uc, registry, version, self.action, reason=str(source.get("reason") or ""))
+        shadow_gate = (ti.xcom_pull(task_ids=self.shadow_task_id) or {}) if self.shadow_task_id else {}
+        if shadow_gate.get("comparison_key"):  # the live comparison is evidence too: shown and bound by its hash
+            comparison = registry.store.read_json(shadow_gate["comparison_key"])
+            hashes = {**hashes, "shadow_comparison_sha256": shadow_gate["comparison_sha256"]}
+            self.body += "\n" + "\n".join(shadow_section(comparison, shadow_gate))
+        elif shadow_gate.get("forced"):
+            self.body += (f"\n\n**Shadow evidence overridden** by the run's trigger: {shadow_gate.get('force_reason')}"
+                          f" ({shadow_gate.get('reason')}).")
         # The champion this decision is about: the one the candidate was evaluated against (promote), or the one
         # being rolled back (rollback). Promotion refuses if the alias moved away from it meanwhile.
         if self.action == "promote":
@@ -247,6 +251,7 @@ class SMEApprovalOperator(ApprovalOperator):
         else:
             expected_champion = registry.alias_version("champion")
         evidence = {"version": version, "hashes": hashes, "assigned": smes, "action": self.action,
+                    "shadow_comparison_key": shadow_gate.get("comparison_key"),
                     "expected_champion": expected_champion,
                     "model": registry.name, "use_case": uc.name,
                     "timeout_hours": self.response_timeout.total_seconds() / 3600 if self.response_timeout else None}
@@ -339,7 +344,8 @@ class SMEApprovalOperator(ApprovalOperator):
         super().execute_complete(context, event)
         return {"decision": decision, "version": version, "actor": actor or "timeout", "comment": comment,
                 "timed_out": timed_out, "hashes": evidence.get("hashes"), "ledger_entry": entry["id"],
-                "action": self.action, "expected_champion": evidence.get("expected_champion", "unknown")}
+                "action": self.action, "expected_champion": evidence.get("expected_champion", "unknown"),
+                "shadow_comparison_key": evidence.get("shadow_comparison_key")}
 
 
 def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[str, Any]:
@@ -352,7 +358,7 @@ def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[
 
     from include.lifecycle.model import gate
     from include.lifecycle.model.registry import IntegrityError, registry_for
-    from include.lifecycle.store import ConflictError, StoreError
+    from include.lifecycle.store import ConflictError, StoreError, sha256_bytes
     from lifecycle_ops.alerting import notify
     from lifecycle_ops.runtime import artifact_store, use_case
 
@@ -374,6 +380,9 @@ def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[
 
     try:
         current = registry.evidence_hashes(version, verify=True)
+        if decision.get("shadow_comparison_key"):
+            current["shadow_comparison_sha256"] = sha256_bytes(registry.store.read_bytes(
+                decision["shadow_comparison_key"]))
     except (IntegrityError, StoreError) as exc:
         refuse(f"evidence no longer verifies ({exc})")
     previous = registry.alias_version("champion")

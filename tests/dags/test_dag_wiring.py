@@ -62,7 +62,9 @@ def test_acquisition(dags, uc):
     dag = dags[f"{uc}__data_acquisition"]
     assert edges(dag) == {("deliver_source_batch", "acquire"), ("acquire", "validate"),
                           ("deliver_source_batch", "ingest_labels"), ("validate", "publish"),
-                          ("ingest_labels", "publish")}
+                          ("ingest_labels", "publish"), ("validate", "profile")}
+    # the analyst's profile hangs off validate beside publish: features never wait for it
+    assert "profile" not in upstream_closure(dag, "publish") and not dag.get_task("profile").downstream_task_ids
     assert isinstance(dag.timetable, CronPartitionTimetable)
     assert dag.timetable.key_format == "%Y-%m-%d" and dag.timetable.run_offset == -1
     assert outlets(dag, "publish") == {f"raw/{uc}"}
@@ -86,14 +88,23 @@ def test_training_gate_sits_between_register_and_promote(dags, uc):
 
     dag = dags[f"{uc}__model_training"]
     assert edges(dag) == {("assemble", "train_candidate"), ("train_candidate", "select_best"),
+                          ("assemble", "profile_training_set"), ("profile_training_set", "select_best"),
                           ("select_best", "evaluate"), ("select_best", "package"), ("evaluate", "package"),
-                          ("package", "register"), ("register", "sme_approval"), ("sme_approval", "promote")}
+                          ("package", "register"), ("register", "shadow_evidence"),
+                          ("shadow_evidence", "sme_approval"), ("sme_approval", "promote")}
     gate = dag.get_task("sme_approval")
     assert isinstance(gate, SMEApprovalOperator) and gate.source_task_id == "register"
+    assert gate.shadow_task_id == "shadow_evidence"
+    # waiting for live evidence must not hold a worker slot for days, and a timeout drops the request (skip)
+    sensor = dag.get_task("shadow_evidence")
+    assert sensor.mode == "reschedule" and sensor.soft_fail and sensor.timeout >= 86400
+    assert {"force_without_shadow", "force_reason"} <= set(dag.params)
     assert gate.use_case_name == uc
     assert outlets(dag, "register") == {f"model/{uc}@challenger"}
     assert outlets(dag, "promote") == {f"model/{uc}@champion"}
     assert dag.get_task("train_candidate").pool == f"lifecycle_training__{uc}"
+    # the training set's profile runs beside the candidates (not in their pool) and lands in the experiment record
+    assert dag.get_task("profile_training_set").pool == "default_pool"
     assert dag.max_active_runs == 1
 
 
@@ -122,8 +133,11 @@ def test_scoring_follows_features_and_the_champion(dags, uc):
     dag = dags[f"{uc}__batch_scoring"]
     assert isinstance(dag.timetable, PartitionedAssetTimetable)
     assert schedule_assets(dag) == {f"features/{uc}"}
-    assert edges(dag) == {("resolve_champion", "score")}
+    assert edges(dag) == {("resolve_champion", "score"), ("resolve_champion", "shadow_score"),
+                          ("score", "shadow_score")}
     assert outlets(dag, "score") == {f"predictions/{uc}"}
+    # the challenger's shadow scores announce nothing (monitoring listens to predictions) and wait for serving
+    assert not outlets(dag, "shadow_score") and dag.get_task("shadow_score").pool == f"lifecycle_scoring__{uc}"
     catchup = dags[f"{uc}__scoring_catchup"]
     assert schedule_assets(catchup) == {f"model/{uc}@champion"}
     assert edges(catchup) == {("resolve_champion", "unscored"), ("resolve_champion", "score"),

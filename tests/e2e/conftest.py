@@ -52,6 +52,8 @@ def e2e_config_dir(tmp_path_factory) -> Path:
         raw["retraining"].update({"cooldown_hours": 0, "min_new_labelled_rows": 50})
         raw["monitoring"].update({"min_current_rows": 150, "window_days": 3})
         raw["approval"]["timeout_hours"] = 0.1
+        # The e2e flows ask the SME within minutes; waiting days for shadow evidence is unit-tested instead.
+        raw["approval"].pop("shadow", None)
         # ~180-row holdouts: one customer moves AUC by ~0.01, so change thresholds get the matching tolerance.
         for spec in raw["evaluation"]["thresholds"].values():
             if "max_drop" in spec:

@@ -81,6 +81,14 @@ def test_approve_promotes_with_ledger_and_notification(airflow, loaded_data, sto
     version = registered["version"]
     assert f"v{version}" in request["subject"]
     assert "roc_auc" in request["body"] and "Model card" in request["body"], request["body"]
+    # Each slice judged on its own, with its interval; a churn slice under 0.6 is a warning the SME reads.
+    assert "own threshold: roc_auc >= 0.6, a miss warns only" in request["body"], request["body"]
+    from include.lifecycle.layout import evaluation_key
+
+    comparison = store.read_json(evaluation_key(USE_CASE, run_id, "comparison"))
+    assert comparison["blessed"]
+    for warning in comparison["warnings"]:
+        assert warning in request["body"]
     assert {u["id"] for u in request["assigned_users"]} == {"sme_alice", "sme_bob"}
     assert registry.alias_version("champion") is None
 

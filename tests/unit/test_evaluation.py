@@ -69,9 +69,11 @@ def test_small_slices_are_reported_but_not_judged(evals, small_uc) -> None:
 def test_no_champion_value_thresholds_alone_decide(evals, small_uc, override) -> None:
     verdict = compare(evals["logreg"], None, small_uc)
     assert verdict["blessed"]
-    assert {c["kind"] for c in verdict["checks"]} == {"value"}
+    # no champion: the value thresholds and each slice's own threshold, nothing relative to a champion
+    assert {c["kind"] for c in verdict["checks"]} == {"value", "slice_value"}
     assert "value thresholds alone" in verdict["reasons"][0]
-    strict = override(small_uc, **{"evaluation.thresholds": {"roc_auc": {"min": 0.99}}})
+    strict = override(small_uc, **{"evaluation.thresholds": {"roc_auc": {"min": 0.99}},
+                                   "evaluation.slice_thresholds": {}})
     refused = compare(evals["logreg"], None, strict)
     assert not refused["blessed"]
     assert refused["reasons"] == [refused["checks"][0]["detail"]]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from include.lifecycle import layout
 from include.lifecycle.config import ConfigError
 from include.lifecycle.model.features import clean
 from include.lifecycle.model.packaging import dumps_model, loads_model
@@ -117,8 +118,13 @@ def test_packaged_model_scores_raw_rows_like_the_in_memory_one(sample, split, sm
 def test_run_training_lifecycle_end_to_end(store, sample, small_uc, make_lake) -> None:
     make_lake(store, small_uc, sample, days=6, label_delay=2)
     first = run_training_lifecycle(store, small_uc, START + timedelta(days=10), "run-1")
-    assert set(first["timings_s"]) == {"assemble", "train[logreg]", "train[hgb]", "select_best", "evaluate",
-                                       "package", "register"}
+    assert set(first["timings_s"]) == {"assemble", "profile", "train[logreg]", "train[hgb]", "select_best",
+                                       "evaluate", "package", "register"}
+    experiment = store.read_json(layout.experiment_key(small_uc, "run-1"))
+    assert experiment["profile"]["status"] == "ok" and store.exists(experiment["profile"]["html_key"])
+    assert experiment["profile"]["reference"] == "no champion yet"
+    assert [c["name"] for c in experiment["candidates"]] == [c["name"] for c in sorted(
+        first["candidates"], key=lambda c: c["cv_score"], reverse=True)]
     assert {c["name"] for c in first["candidates"]} == {"logreg", "hgb"}
     assert first["best"]["name"] == max(first["candidates"], key=lambda c: c["cv_score"])["name"]
     reg = first["register"]
@@ -134,6 +140,7 @@ def test_run_training_lifecycle_end_to_end(store, sample, small_uc, make_lake) -
     registry.promote(1, actor="sme_alice", comment="first model")
     second = run_training_lifecycle(store, small_uc, START + timedelta(days=10), "run-2")
     assert second["evaluation"]["champion_version"] == 1
+    assert second["profile"]["reference"] == "the training set of champion v1"  # EDA beside the champion's data
     # Same data, same seeds: the champion scores exactly what it scored when registered, and the
     # identical candidate loses nothing against it, so it is blessed again.
     assert second["evaluation"]["champion_value"] == pytest.approx(manifest["metrics"]["roc_auc"])

@@ -17,6 +17,9 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 KEY_SAFE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 METRICS = ("roc_auc", "average_precision", "log_loss", "brier", "precision", "recall", "f1", "accuracy",
            "expected_cost_per_customer")
+SLICE_METRICS = ("roc_auc", "average_precision", "recall", "precision", "expected_cost_per_customer")
+# With no `slice_thresholds` key a judged slice must rank better than chance: AUC 0.5 is a coin toss in the group.
+DEFAULT_SLICE_THRESHOLDS = {"roc_auc": 0.5}
 ColumnKind = Literal["numeric", "binary", "categorical"]
 Label = str | int | bool
 
@@ -135,16 +138,28 @@ class Evaluation(_Strict):
     slice_metric: Literal[METRICS] | None = None  # type: ignore[valid-type]
     slice_max_drop: float = Field(0.05, ge=0)
     slice_min_rows: int = Field(30, ge=1)
+    # Judged on each slice alone, champion or not (TFX-style). The default asks every judged slice to rank better
+    # than chance; ``{}`` switches slice value thresholds off.
     slice_thresholds: dict[str, float] = Field(
-        default_factory=dict, description="per-slice value thresholds judged on each slice alone (metric -> min)")
-    slice_thresholds_block: bool = Field(True, description="a slice under its threshold blocks the blessing")
+        default_factory=lambda: dict(DEFAULT_SLICE_THRESHOLDS),
+        description="per-slice value thresholds: metric -> bound (a minimum; a maximum for expected cost)")
+    slice_thresholds_block: bool = Field(True, description="a slice missing its threshold blocks the blessing "
+                                                           "(false: reported as a warning in the evidence)")
 
-    @field_validator("thresholds", "slice_thresholds")
+    @field_validator("thresholds")
     @classmethod
     def _known_metrics(cls, value: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(value) - set(METRICS))
         if unknown:
             raise ValueError(f"unknown metrics {unknown}; known: {list(METRICS)}")
+        return value
+
+    @field_validator("slice_thresholds")
+    @classmethod
+    def _slice_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(SLICE_METRICS))
+        if unknown:
+            raise ValueError(f"metrics {unknown} are not computed per slice; per-slice metrics: {list(SLICE_METRICS)}")
         return value
 
 
@@ -192,6 +207,12 @@ class Monitoring(_Strict):
         return value
 
 
+class Profiling(_Strict):
+    sample_rows: int = Field(5000, ge=100, description="rows profiled per partition / training set (seeded sample)")
+    seed: int = 0
+    compare_with_champion: bool = Field(True, description="the champion's training set as the profile's reference")
+
+
 class Retraining(_Strict):
     cooldown_hours: float = Field(24, ge=0)
     min_new_labelled_rows: int = Field(300, ge=0)
@@ -200,6 +221,7 @@ class Retraining(_Strict):
 class Shadow(_Strict):
     min_days: int = Field(ge=1, description="replay days of live scoring the challenger must shadow")
     min_labelled_rows: int = Field(ge=1, description="matured labelled live rows the comparison needs")
+    max_wait_days: float = Field(14, gt=0, description="the request is dropped (skipped) after waiting this long")
 
 
 class Approval(_Strict):
@@ -240,6 +262,7 @@ class UseCaseConfig(_Strict):
     seed: int = 0
     qa: QA = Field(default_factory=QA)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    profiling: Profiling = Field(default_factory=Profiling)
     retraining: Retraining = Field(default_factory=Retraining)
     approval: Approval
     training: Training = Field(default_factory=Training)

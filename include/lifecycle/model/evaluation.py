@@ -25,6 +25,7 @@ from sklearn.metrics import (
 )
 
 from include.lifecycle.config import UseCase
+from include.lifecycle.model.slices import SLICE_METRICS, slice_intervals, slice_thresholds, slice_value_checks
 from include.lifecycle.model.training import limited_threads, target_vector
 
 # Metrics where smaller is better; everything else is higher-is-better unless the config says otherwise.
@@ -199,6 +200,8 @@ def evaluate(model: Any, holdout_df: pd.DataFrame, uc: UseCase) -> dict[str, Any
         seed=int(boot_cfg.get("seed", 0)),
     )
     slice_min = int(ev.get("slice_min_rows", 30))
+    # every judged slice carries an interval for its metric and for each metric it has a threshold on
+    ci_metrics = [m for m in SLICE_METRICS if m in {ev.get("slice_metric", primary), *slice_thresholds(ev)}]
     slices: dict[str, list[dict[str, Any]]] = {}
     for col in uc.slices:
         entries = []
@@ -206,19 +209,24 @@ def evaluate(model: Any, holdout_df: pd.DataFrame, uc: UseCase) -> dict[str, Any
             ys, ps = y[mask], p[mask]
             m = point_metrics(ys, ps, threshold, cost)
             both = len(np.unique(ys)) == 2
+            judged = bool(mask.sum() >= slice_min and both)
+            slice_ci = slice_intervals(ys, ps, {k: _metric_fn(k, threshold, cost) for k in ci_metrics},
+                                 samples=int(boot_cfg.get("samples", 200)),
+                                 confidence=float(boot_cfg.get("confidence", 0.95)),
+                                 seed=int(boot_cfg.get("seed", 0))) if judged else {}
             entries.append(
                 {
                     "column": col,
                     "value": value,
                     "rows": int(mask.sum()),
                     "positives": int(ys.sum()),
-                    "judged": bool(mask.sum() >= slice_min and both),
+                    "judged": judged,
                     "why_not_judged": None
                     if mask.sum() >= slice_min and both
                     else (f"{int(mask.sum())} rows < slice_min_rows {slice_min}" if mask.sum() < slice_min
                           else "a single class"),
-                    **{k: m[k] for k in ("roc_auc", "average_precision", "recall", "precision",
-                                         "expected_cost_per_customer")},
+                    **{k: m[k] for k in SLICE_METRICS},
+                    "ci": slice_ci,
                 }
             )
         slices[col] = entries
@@ -236,6 +244,8 @@ def evaluate(model: Any, holdout_df: pd.DataFrame, uc: UseCase) -> dict[str, Any
         "bootstrap": {"metric": primary, "point": metrics.get(primary), **ci},
         "slice_metric": ev.get("slice_metric", primary),
         "slice_min_rows": slice_min,
+        "slice_thresholds": slice_thresholds(ev),
+        "slice_thresholds_block": bool(ev.get("slice_thresholds_block", True)),
         "slices": slices,
         "curves": _curves(y, p),
     }
@@ -320,16 +330,20 @@ def compare(candidate: dict[str, Any], champion: dict[str, Any] | None, uc: UseC
 
     if champion is not None:
         checks.extend(_slice_checks(candidate, champion, ev, champ_name))
+    checks.extend(slice_value_checks(candidate, ev))  # with or without a champion: slices judged on their own
 
     failed = [c for c in checks if c["status"] == "fail"]
+    warnings = [c["detail"] for c in checks if c["status"] == "warn"]
     blessed = not failed
     if blessed:
         judged = sum(c["status"] == "pass" for c in checks)
         basis = f"against {champ_name}" if champion is not None else "with no champion, value thresholds alone decided"
-        reasons = [f"Blessed: all {judged} judged checks passed ({basis})."]
+        head = (f"Blessed: {judged} judged checks passed and {len(warnings)} warned without blocking ({basis})."
+                if warnings else f"Blessed: all {judged} judged checks passed ({basis}).")
+        reasons = [head] + warnings
     else:
         reasons = [c["detail"] for c in failed]
-    return {"blessed": blessed, "reasons": reasons, "checks": checks,
+    return {"blessed": blessed, "reasons": reasons, "checks": checks, "warnings": warnings,
             "champion_version": (champion or {}).get("model_version")}
 
 

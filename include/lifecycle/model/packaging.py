@@ -202,6 +202,24 @@ def _metric_rows(evaluation: dict[str, Any], champion: dict[str, Any] | None) ->
     return rows
 
 
+def _slice_rows(evaluation: dict[str, Any], comparison: dict[str, Any]) -> list[list[str]]:
+    """Each slice's value with its bootstrap interval and the verdict of its own threshold."""
+    metric = evaluation["slice_metric"]
+    own: dict[str, list[str]] = {}
+    for c in comparison.get("checks", []):
+        if c["kind"] == "slice_value":
+            own.setdefault(c["slice"], []).append(f"{c['metric']} {c['comparison']} {c['bound']:g}: {c['status']}")
+    rows = [["slice", "rows", "positives", metric, "CI", "judged", "own threshold"]]
+    for entries in evaluation["slices"].values():
+        for s in entries:
+            name = f"{s['column']}={s['value']}"
+            ci = (s.get("ci") or {}).get(metric) or {}
+            interval = f"{_f(ci['low'])}–{_f(ci['high'])}" if ci.get("low") is not None else "—"
+            rows.append([name, str(s["rows"]), str(s["positives"]), _f(s.get(metric)), interval,
+                         "yes" if s["judged"] else "no", "; ".join(own.get(name, [])) or "—"])
+    return rows
+
+
 def _f(value: Any) -> str:
     if value is None:
         return "n/a"
@@ -246,12 +264,7 @@ def model_card(
     sections.append(("Checks", [["kind", "metric / slice", "observed", "bound", "status"]] + [
         [c["kind"], c.get("slice") or c["metric"], _f(c["observed"]), _f(c["bound"]), c["status"]]
         for c in comparison["checks"] if c["kind"] != "holdout"], "table"))
-    slice_rows = [["slice", "rows", "positives", evaluation["slice_metric"], "judged"]]
-    for entries in evaluation["slices"].values():
-        for s in entries:
-            slice_rows.append([f"{s['column']}={s['value']}", str(s["rows"]), str(s["positives"]),
-                               _f(s.get(evaluation["slice_metric"])), "yes" if s["judged"] else "no"])
-    sections.append(("Slices", slice_rows, "table"))
+    sections.append(("Slices", _slice_rows(evaluation, comparison), "table"))
     sections.append(("Risk QA", [["check", "what", "value", "bound", "passed"]] + [
         [name, c["metric"], _f(c["value"]), _f(c["bound"]), "yes" if c["passed"] else "NO"]
         for name, c in qa["checks"].items()], "table"))
@@ -298,7 +311,8 @@ def model_card(
         if kind == "table":
             parts.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in body[0]) + "</tr>")
             for r in body[1:]:
-                cls = " class='fail'" if ("fail" in r or "NO" in r) else ""
+                cls = " class='fail'" if any(c in ("fail", "NO", "warn") or c.endswith((": fail", ": warn"))
+                                             for c in r) else ""
                 parts.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>")
             parts.append("</table>")
         else:

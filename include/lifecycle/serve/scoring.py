@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from include.lifecycle.config import UseCase
-from include.lifecycle.layout import day_str, features_key, predictions_key
+from include.lifecycle.layout import day_str, features_key, predictions_key, shadow_predictions_key
 from include.lifecycle.model.registry import ModelRegistry, registry_for
 from include.lifecycle.model.training import limited_threads
 from include.lifecycle.store import FILE_MODE, ArtifactStore, StoreError
@@ -220,11 +220,14 @@ def score_partition(
     version: int,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     model_sha256: str | None = None,
+    shadow: bool = False,
 ) -> dict[str, Any]:
     """Score ``features/<uc>/date=<d>`` with model ``version``; overwrite its predictions partition.
 
     ``model_sha256`` (from :func:`resolve_champion`) is checked against the manifest when given, so the run
-    scores exactly the model it resolved. Idempotent: a rerun replaces the whole partition.
+    scores exactly the model it resolved. Idempotent: a rerun replaces the whole partition. ``shadow``: the
+    rows go to the version's own shadow partition instead (``layout.shadow_predictions_key``), each marked
+    ``shadow = true``; nothing that serves or monitors reads there.
     """
     if chunk_rows < 1:
         raise ScoringError("chunk_rows must be at least 1")
@@ -237,13 +240,16 @@ def score_partition(
     threshold = decision_threshold(registry, version)
     labels = label_values(uc)
     label_type = pa.string() if isinstance(labels[1], str) else pa.from_numpy_dtype(np.asarray(labels).dtype)
-    in_key, out_key = features_key(uc, day), predictions_key(uc, day)
+    in_key = features_key(uc, day)
+    out_key = shadow_predictions_key(uc, day, version) if shadow else predictions_key(uc, day)
     if not store.exists(in_key):
         raise ScoringError(f"use case {uc.name!r}: no features partition at {store.uri(in_key)}")
     columns = [uc.id_column, *uc.feature_columns]
     scored_at = datetime.now(UTC)
     rows = chunks = 0
     schema = prediction_schema(uc.id_column, label_type)
+    if shadow:
+        schema = schema.append(pa.field("shadow", pa.bool_()))
     with local_copy(store, in_key) as source:
         available = set(pq.read_schema(source).names)
         missing = [c for c in columns if c not in available]
@@ -262,6 +268,8 @@ def score_partition(
                 frames = iter_parquet_frames(source, chunk_rows, columns)
                 for out in score_frame_chunks(model, frames, id_column=uc.id_column, threshold=threshold,
                                               labels=labels, model_version=version, scored_at=scored_at):
+                    if shadow:
+                        out["shadow"] = True
                     writer.write_table(pa.Table.from_pandas(out, schema=schema, preserve_index=False))
                     rows += len(out)
                     chunks += 1
@@ -272,8 +280,8 @@ def score_partition(
                 tmp.unlink()
     seconds = time.perf_counter() - started
     # pragma: no mutate start
-    log.info("scored %s %s with v%s: %d rows in %d chunks, %.2fs", uc.name, day_str(day), version, rows, chunks,
-             seconds)
+    log.info("scored %s %s with v%s%s: %d rows in %d chunks, %.2fs", uc.name, day_str(day), version,
+             " (shadow)" if shadow else "", rows, chunks, seconds)
     # pragma: no mutate end
     return {
         "date": day_str(day),
@@ -286,4 +294,5 @@ def score_partition(
         "model_sha256": manifest["model_sha256"],
         "scored_at": scored_at.isoformat(),
         "seconds": round(seconds, 3),
+        "shadow": shadow,
     }

@@ -77,6 +77,41 @@ def validate(context: dict[str, Any], name: str) -> dict[str, Any]:
     return lineage.report(context, "validate", result, uc=uc, store=store)
 
 
+def profile_partition(context: dict[str, Any], name: str, validated: dict[str, Any]) -> dict[str, Any]:
+    """The analyst's EDA profile of the day's accepted rows. Never fails the acquisition: a failure is logged at
+    ERROR, recorded where the profile would be (``profile.json``), alerted, and returned as this task's note."""
+    from include.lifecycle import layout
+    from include.lifecycle.data import profile
+
+    uc = use_case(name)
+    store = artifact_store()
+    day = partition_date(context)
+    if not validated.get("accepted"):
+        return {"date": day.isoformat(), "status": "skipped", "skipped": "no accepted rows to profile"}
+    try:
+        result = profile.profile_partition(store, uc, day)
+    except Exception as exc:  # noqa: BLE001 - a profile is for people; the partition is accepted without it
+        return profile_failed(context, uc, store, layout.profile_summary_key(uc, day), f"partition {day}", exc)
+    print(f"data profile: {result['uri']} ({result['rows_profiled']} of {result['rows_total']} rows profiled, "
+          f"reference: {result['reference']}, {result['seconds']} s)")
+    return result
+
+
+def profile_failed(context: dict[str, Any], uc: Any, store: Any, key: str, what: str, exc: Exception
+                    ) -> dict[str, Any]:
+    import logging
+
+    from include.lifecycle.data import profile
+    from lifecycle_ops.alerting import notify
+
+    logging.getLogger(__name__).error("DATA PROFILE FAILED for %s of %s (the data is not affected): %s: %s", what,
+                                      uc.name, type(exc).__name__, exc, exc_info=True)
+    note = profile.record_failure(store, key, what, exc)
+    notify(context, "profile_failed", f"the EDA profile of {what} could not be built: {note['error'][:300]}",
+           use_case=uc.name, links={"profile note": store.uri(key)})
+    return note
+
+
 def validation_report(uc: Any, day: Any) -> str:
     from include.lifecycle.layout import validation_report_key
 

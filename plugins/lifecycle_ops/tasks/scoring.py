@@ -49,6 +49,38 @@ def score_day(context: dict[str, Any], name: str, champion: dict[str, Any], day:
     return lineage.report(context, "score_day", result, uc=uc, store=store)
 
 
+def shadow_score_day(context: dict[str, Any], name: str, champion: dict[str, Any]) -> dict[str, Any]:
+    """Score the run's partition in shadow with the blessed challenger (never served: its own keys), then compare
+    it with the champion on the live rows whose labels have matured; a challenger that loses is alerted."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from include.lifecycle.layout import shadow_comparison_key
+    from include.lifecycle.serve import shadow
+    from lifecycle_ops.alerting import notify
+
+    uc = use_case(name)
+    store = artifact_store()
+    challenger = shadow.resolve_challenger(store, uc)
+    if not challenger["eligible"]:
+        raise AirflowSkipException(f"no shadow scoring: {challenger['reason']}")
+    day = partition_date(context)
+    scored = shadow.score_shadow(store, uc, day, challenger)
+    comparison = shadow.compare_in_shadow(store, uc, int(challenger["version"]), day)
+    key = store.uri(shadow_comparison_key(uc, int(challenger["version"]), day))
+    print(f"{scored['date']}: {scored['rows']} rows shadow-scored by challenger v{challenger['version']} beside "
+          f"champion v{champion['version']} -> {store.uri(scored['predictions_key'])}; live comparison: "
+          f"{comparison['verdict']} ({comparison.get('reason')}) -> {key}")
+    if comparison["verdict"] == "challenger_loses":
+        notify(context, "shadow_lost", f"{challenger['model']} v{challenger['version']} loses to champion "
+               f"v{champion['version']} on {comparison['labelled_rows']} live rows: {comparison['reason']}",
+               use_case=uc.name, links={"shadow comparison": key},
+               details={"challenger": challenger["version"], "champion": champion["version"]})
+    return {"date": scored["date"], "rows": scored["rows"], "challenger_version": challenger["version"],
+            "champion_version": champion["version"], "shadow_key": scored["predictions_key"],
+            "verdict": comparison["verdict"], "labelled_rows": comparison["labelled_rows"],
+            "enough_evidence": comparison["enough_evidence"], "seconds": scored["seconds"]}
+
+
 def unscored_days(context: dict[str, Any], name: str, champion: dict[str, Any]) -> list[str]:
     """Features partitions that no model has scored yet (e.g. they arrived before the first champion)."""
     from include.lifecycle.layout import partition_dates

@@ -15,6 +15,25 @@ def assemble(context: dict[str, Any], name: str) -> dict[str, Any]:
                                                                   partition_date(context), run_id(context)), name=name)
 
 
+def profile_training_set(context: dict[str, Any], name: str, assembled: dict[str, Any]) -> dict[str, Any]:
+    """EDA profile of the assembled training set; a failure is logged, alerted and noted, never fatal."""
+    from include.lifecycle import layout
+    from include.lifecycle.data import profile
+    from lifecycle_ops.tasks.acquisition import profile_failed
+
+    uc = use_case(name)
+    store = artifact_store()
+    rid = assembled.get("run_id") or run_id(context)
+    try:
+        result = profile.profile_training_set(store, uc, rid)
+    except Exception as exc:  # noqa: BLE001 - the run trains without its profile, and says so
+        return profile_failed(context, uc, store, layout.training_profile_summary_key(uc, rid),
+                               f"the training set of run {rid}", exc)
+    print(f"training-set profile: {result['uri']} ({result['rows_profiled']} of {result['rows_total']} rows, "
+          f"reference: {result['reference']})")
+    return result
+
+
 def train_candidate(context: dict[str, Any], name: str, spec_name: str) -> dict[str, Any]:
     from include.lifecycle import steps
 
@@ -22,11 +41,12 @@ def train_candidate(context: dict[str, Any], name: str, spec_name: str) -> dict[
         artifact_store(), use_case(name), run_id(context), spec_name), name=name)
 
 
-def select_best(context: dict[str, Any], name: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+def select_best(context: dict[str, Any], name: str, results: list[dict[str, Any]],
+                profiled: dict[str, Any] | None = None) -> dict[str, Any]:
     from include.lifecycle import steps
 
     return lineage.report(context, "select_best", steps.step_select_best(
-        artifact_store(), use_case(name), run_id(context), list(results)), name=name)
+        artifact_store(), use_case(name), run_id(context), list(results), profiled), name=name)
 
 
 def evaluate(context: dict[str, Any], name: str, best: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +72,48 @@ def register(context: dict[str, Any], name: str, asset: Any) -> dict[str, Any]:
                                              "blessed": registered.get("blessed")}
     print(f"registered v{registered['version']}: eligible={registered['eligible']} {registered['reasons']}")
     return lineage.report(context, "register", registered, name=name)
+
+
+def shadow_evidence(context: dict[str, Any], name: str) -> Any:
+    """The sensor before the SME gate: done at once without ``approval.shadow``; else once the registered
+    challenger's live comparison has enough evidence. A challenger that lost in shadow is alerted, recorded and
+    not put to the SME (skipped) unless the run was triggered with ``force_without_shadow`` and a reason."""
+    from airflow.sdk import PokeReturnValue
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from include.lifecycle.model.registry import registry_for
+    from include.lifecycle.serve import shadow
+    from lifecycle_ops.alerting import notify
+
+    registered = context["ti"].xcom_pull(task_ids="register") or {}
+    version = registered.get("version")
+    if version is None or not registered.get("eligible"):
+        return PokeReturnValue(is_done=True, xcom_value={"required": False, "reason": "no eligible version"})
+    uc, store = use_case(name), artifact_store()
+    registry = registry_for(store, uc)
+    gate = shadow.shadow_gate(store, uc, int(version))
+    params = context.get("params") or {}
+    if gate["required"] and params.get("force_without_shadow"):
+        reason = str(params.get("force_reason") or "").strip()
+        if len(reason) < 2:
+            raise AirflowFailException("force_without_shadow needs a force_reason (it goes to the ledger)")
+        actor = str(getattr(context.get("dag_run"), "triggering_user_name", None) or "unknown")
+        registry.append("shadow_overridden", int(version), actor=actor, comment=reason,
+                        details={"run_id": context.get("run_id"), "gate": gate})
+        print(f"shadow gate forced by {actor}: {reason} ({gate['reason']})")
+        return PokeReturnValue(is_done=True, xcom_value={**gate, "forced": True, "force_reason": reason})
+    print(f"shadow gate for v{version}: {gate['reason']}")
+    if not gate["ready"]:
+        return PokeReturnValue(is_done=False)
+    if gate["lost"]:
+        registry.append("shadow_lost", int(version), actor="lifecycle", comment=gate["reason"],
+                        hashes={"shadow_comparison_sha256": gate["comparison_sha256"]},
+                        details={"run_id": context.get("run_id"), "comparison_key": gate["comparison_key"]})
+        notify(context, "shadow_lost", f"v{version} is not put to the SME: {gate['reason']}", use_case=uc.name,
+               links={"shadow comparison": store.uri(gate["comparison_key"])})
+        raise AirflowSkipException(f"v{version} lost in shadow and is not put to the SME: {gate['reason']} "
+                                   "(trigger with force_without_shadow and a force_reason to ask anyway)")
+    return PokeReturnValue(is_done=True, xcom_value=gate)
 
 
 def move_champion(context: dict[str, Any], name: str, asset: Any, gate_task_id: str = "sme_approval"
