@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -98,9 +99,13 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
     text = text.removeprefix("\ufeff")
     if "\x00" in text:
         raise CsvUnreadableError("unreadable: binary content (NUL bytes), not a CSV file", _data_lines(raw))
-    if not text.strip():
+    if not text or text.isspace():  # not text.strip(): that would copy the whole file
         raise CsvUnreadableError("empty file: only whitespace, no header and no rows", 0)
 
+    fast = _parse_plain(raw, text)
+    if fast is not None:
+        fast.compressed = compressed
+        return fast
     records: list[tuple[int, list[str]]] = []
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -146,6 +151,65 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
                      _delimiter_hint(header))
 
 
+# A quote that is neither at the start nor at the end of a field: strict csv rejects it, pyarrow would not.
+_INNER_QUOTE = re.compile(rb'(?<=[^,\n])"(?=[^,\r\n])')
+_PY_ONLY_SPACE = re.compile(rb"[\x1c-\x1f]")  # whitespace to str.strip() but not to Arrow's trim
+
+
+def _parse_plain(raw: bytes, text: str) -> ParsedCsv | None:
+    """pyarrow's reader for the common file (one record a line, plain quoting); None means "use csv.reader".
+
+    Every guard below is a case where pyarrow and the strict csv module could disagree (blank lines, quoted
+    line breaks, odd quotes, bare CR, a wrong-width record): such a file takes the exact slow path instead.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    if body.count(b"\r") != body.count(b"\r\n") or _PY_ONLY_SPACE.search(body) or _INNER_QUOTE.search(body):
+        return None
+    first = text[: text.find("\n")]  # text has no BOM; a slice, not a split of the whole file
+    try:
+        header = [name.strip() for name in next(csv.reader([first.rstrip("\r")], strict=True))]
+    except (csv.Error, StopIteration):
+        return None
+    if not header or len(set(header)) != len(header) or not body.endswith(b"\n"):
+        return None  # duplicate names and a truncated last record are reported by the slow path
+    names = [f"c{i}" for i in range(len(header))]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),  # an open quote must close, as in csv
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    n = table.num_rows
+    if body.count(b"\n") != n + 1:
+        return None  # blank lines or line breaks inside values: line numbers need the slow path
+    trimmed = 0
+    oversized: dict[int, str] = {}
+    na = pa.array(sorted(NA_TOKENS))
+    columns = []
+    for name, col in zip(header, table.columns, strict=True):
+        if pc.any(pc.match_substring_regex(col, '["\\r\\n]')).as_py():
+            return None  # a literal quote or a line break (an unclosed quote) in a value: the csv module decides
+        stripped = pc.utf8_trim_whitespace(col)
+        trimmed += int(pc.sum(pc.not_equal(stripped, col)).as_py() or 0)
+        lengths = pc.utf8_length(stripped)
+        for pos in np.flatnonzero(pc.greater(lengths, MAX_FIELD_CHARS).to_numpy(zero_copy_only=False)):
+            oversized[int(pos)] = (f"{name}: field of {lengths[int(pos)].as_py()} characters exceeds "
+                                   f"the {MAX_FIELD_CHARS}-character limit")
+        columns.append(pc.if_else(pc.is_in(stripped, value_set=na), pa.scalar(None, pa.string()), stripped))
+    frame = pd.DataFrame({name: pd.Series(pd.arrays.ArrowStringArray(pc.cast(col, pa.large_string())))
+                          for name, col in zip(header, columns, strict=True)})
+    return ParsedCsv(header, frame, list(range(2, n + 2)), [], None, False, trimmed, oversized,
+                     _delimiter_hint(header))
+
+
 def _delimiter_hint(header: list[str]) -> str | None:
     """A one-column header holding another separator (``a;b;c``) means the file is not comma-separated."""
     if len(header) != 1:
@@ -156,8 +220,40 @@ def _delimiter_hint(header: list[str]) -> str | None:
 
 
 def _strings(series: pd.Series) -> pd.Series:
-    """Object column of str with None for missing (what GX and Parquet both read cleanly)."""
+    """Object column of str with None for missing (what GX and Parquet both read cleanly).
+
+    Strings go through ``factorize``: one Python object per distinct value (a category column of 1M rows
+    holds a handful), instead of a ``map(str)`` over every value.
+    """
+    if isinstance(series.dtype, pd.StringDtype) or pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        lookup = np.empty(len(uniques) + 1, dtype=object)
+        lookup[: len(uniques)] = [str(v) for v in uniques]
+        lookup[-1] = None  # code -1: missing
+        return pd.Series(lookup[codes], index=series.index, dtype=object)
     return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
+
+
+def _as_objects(series: pd.Series) -> pd.Series:
+    """Object values for ``pd.to_numeric``: the same parser whatever the frame's string dtype."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return pd.Series(series.to_numpy(dtype=object, na_value=np.nan), index=series.index, dtype=object)
+    return series
+
+
+def _binary_values(series: pd.Series) -> pd.Series:
+    """0/1 (or another number) per value, NaN where it does not parse: token sets first, numbers for the rest."""
+    if isinstance(series.dtype, pd.StringDtype) or pd.api.types.infer_dtype(series, skipna=True) == "string":
+        text = series.str.strip().str.lower()
+    else:
+        text = series.astype(object).map(lambda v: v if not isinstance(v, str) else v.strip().lower())
+    num = pd.Series(np.nan, index=series.index, dtype="float64")
+    is_true, is_false = text.isin(_TRUE).to_numpy(bool), text.isin(_FALSE).to_numpy(bool)
+    rest = ~(is_true | is_false) & series.notna().to_numpy(bool)
+    if rest.any():  # only values outside the token sets need the numeric parser
+        num[rest] = pd.to_numeric(_as_objects(text[rest]), errors="coerce").astype("float64")
+    num[is_true], num[is_false] = 1.0, 0.0
+    return num
 
 
 def type_columns(raw: pd.DataFrame, uc: UseCase) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
@@ -171,18 +267,15 @@ def type_columns(raw: pd.DataFrame, uc: UseCase) -> tuple[pd.DataFrame, dict[str
         kind = uc.columns.get(col, {}).get("kind")
         series = raw[col]
         if kind == "numeric":
-            num = pd.to_numeric(series, errors="coerce").astype("float64")
+            num = pd.to_numeric(_as_objects(series), errors="coerce").astype("float64")
             num = num.where(np.isfinite(num))
             typed[col] = num
             bad[col] = series.notna() & num.isna()
         elif kind == "binary":
-            text = series.astype(object).map(lambda v: v if not isinstance(v, str) else v.strip().lower())
-            num = pd.to_numeric(text, errors="coerce")
-            num = num.mask(text.isin(_TRUE), 1.0).mask(text.isin(_FALSE), 0.0)
+            num = _binary_values(series)
             ok = num.notna() & np.isfinite(num) & (num == num.round())
             typed[col] = num.where(ok).astype("Int64")
             bad[col] = series.notna() & ~ok
         else:  # id, categorical, extra columns
             typed[col] = _strings(series)
     return pd.DataFrame(typed, index=raw.index), bad  # built once: a fragmented frame slows GX down
-
