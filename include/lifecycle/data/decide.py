@@ -15,6 +15,14 @@ import pandas as pd
 
 from include.lifecycle.config import UseCase
 from include.lifecycle.data.csvparse import CsvUnreadableError, ParsedCsv, _strings, parse_csv_bytes, type_columns
+from include.lifecycle.data.contract import (
+    EVIDENCE_MAX_FLAGGED,
+    GX_FULL_ROWS,
+    disagreements,
+    evaluate_suite,
+    evidence_positions,
+    flagged_positions,
+)
 from include.lifecycle.data.suite import load_suite, run_suite
 
 
@@ -108,8 +116,33 @@ def _accepted_frame(typed: pd.DataFrame, uc: UseCase) -> pd.DataFrame:
     return out
 
 
-def validate_bytes(uc: UseCase, data: bytes) -> Outcome:
-    """Decide what to accept and what to quarantine, without touching storage (notebook-friendly)."""
+def _expectation_results(typed: pd.DataFrame, suite: dict[str, Any], gx_full_rows: int) -> tuple[list, dict]:
+    """The suite's results on ``typed``: GX on the whole frame up to ``gx_full_rows`` rows; above, the
+    vectorised pass decides and GX re-validates its evidence (flagged rows + a seeded sample)."""
+    n = len(typed)
+    if n <= gx_full_rows:
+        return run_suite(typed, suite), {"engine": "great_expectations", "rows": n}
+    results = evaluate_suite(typed, suite)
+    flagged = flagged_positions(results)
+    positions = evidence_positions(n, flagged)
+    gx_results = run_suite(typed.iloc[positions].reset_index(drop=True), suite)
+    found = disagreements(results, gx_results, positions, capped=len(flagged) > EVIDENCE_MAX_FLAGGED)
+    return results, {
+        "engine": "vectorised (include/lifecycle/data/contract.py); Great Expectations on the evidence rows",
+        "rows": n, "flagged_rows": len(flagged), "evidence_rows": len(positions), "gx_agrees": not found,
+        "gx_evidence": [{"expectation": r["expectation"], "column": r["column"], "success": r["success"],
+                         "unexpected_count": r["result"].get("unexpected_count"), "error": r["error"]}
+                        for r in gx_results],
+        "disagreements": found,
+    }
+
+
+def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -> Outcome:
+    """Decide what to accept and what to quarantine, without touching storage (notebook-friendly).
+
+    Batches over ``gx_full_rows`` rows are decided by the vectorised pass and GX checks its evidence
+    (see :mod:`include.lifecycle.data.contract`); the decision is the same either way (tests compare).
+    """
     try:
         parsed = parse_csv_bytes(data)
     except CsvUnreadableError as exc:
@@ -158,7 +191,8 @@ def validate_bytes(uc: UseCase, data: bytes) -> Outcome:
                 note(f"{col}: unparseable value (expected {kind})", value)
 
     suite, suite_info = load_suite(uc)
-    results = run_suite(typed, suite)
+    results, engine = _expectation_results(typed, suite, gx_full_rows)
+    batch_reasons += [f"validation engines disagree: {d}" for d in engine.pop("disagreements", [])]
     present = set(typed.columns)
     for item in results:
         col = item["column"]
@@ -228,6 +262,7 @@ def validate_bytes(uc: UseCase, data: bytes) -> Outcome:
         "truncated_line": parsed.truncated_line,
         "trimmed_values": parsed.trimmed,
         "suite": suite_info,
+        "validation_engine": engine,
         "notes": ([f"{parsed.trimmed} value(s) carried stray whitespace (e.g. a space after each comma): "
                    "trimmed before validation"] if parsed.trimmed else []),
     }
