@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py                      # everything, writes bench/RESULTS.md (~25 min)
     .venv/bin/python bench/run.py --quick              # tiny sizes, no Airflow, checks that it all runs (<2 min)
-    .venv/bin/python bench/run.py --only scale,drift   # some of: parse, orchestration, scale, drift, scaleout
+    .venv/bin/python bench/run.py --only scale,drift   # some of: parse, orchestration, scale, drift, scaleout, day
 
 Every benchmark measures our path and its baseline in the same run, repeats, and reports medians and the
 ratio, next to the load average at the time (the machine may be shared). Scratch data goes to bench/out/
@@ -27,11 +27,11 @@ for _p in (str(ROOT), str(ROOT / "plugins")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from bench import b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout  # noqa: E402
+from bench import b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_day  # noqa: E402
 from bench.common import fmt_load, load_average, machine  # noqa: E402
 from bench.context import Context, rel  # noqa: E402
 
-BENCHES = {m.NAME: m for m in (b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout)}
+BENCHES = {m.NAME: m for m in (b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_day)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -97,6 +97,8 @@ def summary_rows(name: str, res: dict[str, Any]) -> list[tuple[str, str, str, st
         return [(f"Monitoring step at {res['rows']:,} rows vs numpy/scipy PSI+KS", fmt_x(res["ratio"]), "<= 2x",
                  verdict(res["ratio"], 2.0)),
                 ("Monitoring peak RSS / frame size", fmt_x(res["rss_ratio"]), "<= 2x", verdict(res["rss_ratio"], 2.0))]
+    if name == "day":
+        return b6_day.summary(res)
     if name == "scaleout":
         if res.get("skipped"):
             return [("Scale-out 2 vs 1 Celery worker", "not run", ">= 1.6x", "not measured")]
