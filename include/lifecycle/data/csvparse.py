@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -45,7 +44,7 @@ class ParsedCsv:
 
     header: list[str]
     frame: pd.DataFrame  # well-formed records as strings (NaN for NA tokens), RangeIndex
-    lines: list[int]  # CSV line number of each frame row
+    lines: list[int]  # CSV line number of each frame row (a range when every record is one line)
     malformed: list[tuple[int, list[str]]] = field(default_factory=list)  # (line, fields) of wrong width
     truncated_line: int | None = None  # last record cut short and no final line break
     compressed: bool = False
@@ -82,6 +81,10 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
         raise CsvUnreadableError("empty file: 0 bytes received, no header and no rows", 0)
     compressed = data[:2] == b"\x1f\x8b"
     raw = _gunzip(data) if compressed else data
+    fast = _parse_plain(raw)
+    if fast is not None:  # an ASCII file of plain records: no decoded copy of it is ever made
+        fast.compressed = compressed
+        return fast
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -102,10 +105,6 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
     if not text or text.isspace():  # not text.strip(): that would copy the whole file
         raise CsvUnreadableError("empty file: only whitespace, no header and no rows", 0)
 
-    fast = _parse_plain(raw, text)
-    if fast is not None:
-        fast.compressed = compressed
-        return fast
     records: list[tuple[int, list[str]]] = []
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -151,39 +150,64 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
                      _delimiter_hint(header))
 
 
-# A quote that is neither at the start nor at the end of a field: strict csv rejects it, pyarrow would not.
-_INNER_QUOTE = re.compile(rb'(?<=[^,\n])"(?=[^,\r\n])')
-_PY_ONLY_SPACE = re.compile(rb"[\x1c-\x1f]")  # whitespace to str.strip() but not to Arrow's trim
+_PY_ONLY_SPACE = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")  # whitespace to str.strip() but not to Arrow's trim
 
 
-def _parse_plain(raw: bytes, text: str) -> ParsedCsv | None:
-    """pyarrow's reader for the common file (one record a line, plain quoting); None means "use csv.reader".
+def _plain_quoting(body: bytes) -> bool:
+    """Every quote opens a field (after , or a line break) or closes one (before , CR or LF), alternately,
+    and no quoted value spans a line break.
+
+    Then no value holds a quote, no closing quote is followed by text (``"a"b``: an error to strict csv,
+    ``ab`` to pyarrow) and every record is one line, so pyarrow may split the file at line breaks.
+    """
+    arr = np.frombuffer(body, dtype=np.uint8)
+    pos = np.flatnonzero(arr == 34)
+    if not len(pos):
+        return True
+    if len(pos) % 2:
+        return False
+    prev = np.where(pos > 0, arr[np.maximum(pos - 1, 0)], 10)
+    nxt = np.where(pos + 1 < len(arr), arr[np.minimum(pos + 1, len(arr) - 1)], 10)
+    opens = (prev == 44) | (prev == 10)
+    closes = (nxt == 44) | (nxt == 13) | (nxt == 10)
+    if not (opens[0::2] & ~closes[0::2]).all() or not (closes[1::2] & ~opens[1::2]).all():
+        return False
+    breaks = np.flatnonzero(arr == 10)
+    return bool(np.array_equal(np.searchsorted(breaks, pos[0::2]), np.searchsorted(breaks, pos[1::2])))
+
+
+def _parse_plain(raw: bytes) -> ParsedCsv | None:
+    """pyarrow's reader for the common file (ASCII, one record a line, plain quoting); None: "use csv.reader".
 
     Every guard below is a case where pyarrow and the strict csv module could disagree (blank lines, quoted
-    line breaks, odd quotes, bare CR, a wrong-width record): such a file takes the exact slow path instead.
+    line breaks, odd quotes, bare CR, a wrong-width record, a BOM or non-ASCII text, NUL bytes, whitespace
+    str.strip() knows and Arrow does not): such a file takes the exact slow path, which also words the errors.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
-    if body.count(b"\r") != body.count(b"\r\n") or _PY_ONLY_SPACE.search(body) or _INNER_QUOTE.search(body):
+    body = raw
+    if not body.isascii() or b"\x00" in body or body.count(b"\r") != body.count(b"\r\n"):
         return None
-    first = text[: text.find("\n")]  # text has no BOM; a slice, not a split of the whole file
+    if any(c in body for c in _PY_ONLY_SPACE) or not body.endswith(b"\n") or not _plain_quoting(body):
+        return None  # a truncated last record is reported by the slow path
+    first = body[: body.find(b"\n")].decode("ascii").rstrip("\r")
     try:
-        header = [name.strip() for name in next(csv.reader([first.rstrip("\r")], strict=True))]
+        header = [name.strip() for name in next(csv.reader([first], strict=True))]
     except (csv.Error, StopIteration):
         return None
-    if not header or len(set(header)) != len(header) or not body.endswith(b"\n"):
-        return None  # duplicate names and a truncated last record are reported by the slow path
+    if not first.strip() or len(set(header)) != len(header):
+        return None  # a blank first line, duplicate names: the slow path words it
     names = [f"c{i}" for i in range(len(header))]
     try:
         table = pacsv.read_csv(
             pa.py_buffer(body),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),  # an open quote must close, as in csv
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False),  # _plain_quoting: no quoted line break
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.large_string()),
+                                                 strings_can_be_null=True,
+                                                 null_values=sorted(NA_TOKENS), quoted_strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, ValueError):
         return None
@@ -192,21 +216,23 @@ def _parse_plain(raw: bytes, text: str) -> ParsedCsv | None:
         return None  # blank lines or line breaks inside values: line numbers need the slow path
     trimmed = 0
     oversized: dict[int, str] = {}
-    na = pa.array(sorted(NA_TOKENS))
+    na = pa.array(sorted(NA_TOKENS), pa.large_string())
     columns = []
     for name, col in zip(header, table.columns, strict=True):
-        if pc.any(pc.match_substring_regex(col, '["\\r\\n]')).as_py():
-            return None  # a literal quote or a line break (an unclosed quote) in a value: the csv module decides
-        stripped = pc.utf8_trim_whitespace(col)
-        trimmed += int(pc.sum(pc.not_equal(stripped, col)).as_py() or 0)
-        lengths = pc.utf8_length(stripped)
-        for pos in np.flatnonzero(pc.greater(lengths, MAX_FIELD_CHARS).to_numpy(zero_copy_only=False)):
-            oversized[int(pos)] = (f"{name}: field of {lengths[int(pos)].as_py()} characters exceeds "
-                                   f"the {MAX_FIELD_CHARS}-character limit")
-        columns.append(pc.if_else(pc.is_in(stripped, value_set=na), pa.scalar(None, pa.string()), stripped))
-    frame = pd.DataFrame({name: pd.Series(pd.arrays.ArrowStringArray(pc.cast(col, pa.large_string())))
+        stripped = pc.ascii_trim_whitespace(col)  # ASCII only: the same characters as str.strip()
+        padded = int(pc.sum(pc.not_equal(stripped, col)).as_py() or 0)
+        if padded:  # " NA " is a token once trimmed: the reader only nulled the exact ones
+            trimmed += padded
+            stripped = pc.if_else(pc.is_in(stripped, value_set=na), pa.scalar(None, pa.large_string()), stripped)
+        if (pc.max(pc.binary_length(stripped)).as_py() or 0) > MAX_FIELD_CHARS:  # bytes >= characters
+            lengths = pc.utf8_length(stripped)
+            for pos in np.flatnonzero(pc.greater(lengths, MAX_FIELD_CHARS).to_numpy(zero_copy_only=False)):
+                oversized[int(pos)] = (f"{name}: field of {lengths[int(pos)].as_py()} characters exceeds "
+                                       f"the {MAX_FIELD_CHARS}-character limit")
+        columns.append(stripped)
+    frame = pd.DataFrame({name: pd.Series(pd.arrays.ArrowStringArray(col))
                           for name, col in zip(header, columns, strict=True)})
-    return ParsedCsv(header, frame, list(range(2, n + 2)), [], None, False, trimmed, oversized,
+    return ParsedCsv(header, frame, range(2, n + 2), [], None, False, trimmed, oversized,  # type: ignore[arg-type]
                      _delimiter_hint(header))
 
 
@@ -228,7 +254,8 @@ def _strings(series: pd.Series) -> pd.Series:
     if isinstance(series.dtype, pd.StringDtype) or pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         lookup = np.empty(len(uniques) + 1, dtype=object)
-        lookup[: len(uniques)] = [str(v) for v in uniques]
+        lookup[: len(uniques)] = (uniques.to_numpy(dtype=object) if isinstance(series.dtype, pd.StringDtype)
+                                  else [str(v) for v in uniques])
         lookup[-1] = None  # code -1: missing
         return pd.Series(lookup[codes], index=series.index, dtype=object)
     return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
@@ -239,6 +266,21 @@ def _as_objects(series: pd.Series) -> pd.Series:
     if isinstance(series.dtype, pd.StringDtype):
         return pd.Series(series.to_numpy(dtype=object, na_value=np.nan), index=series.index, dtype=object)
     return series
+
+
+def _numbers(series: pd.Series) -> pd.Series:
+    """float64 per value, NaN where it does not parse. Arrow's cast when every value parses (the usual
+    column: same numbers as ``pd.to_numeric``), else ``pd.to_numeric`` decides value by value."""
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            values = pc.cast(series.array._pa_array, pa.float64()).to_numpy(zero_copy_only=False)
+            return pd.Series(values, index=series.index, dtype="float64")
+        except pa.ArrowInvalid:
+            pass
+    return pd.to_numeric(_as_objects(series), errors="coerce").astype("float64")
 
 
 def _binary_values(series: pd.Series) -> pd.Series:
@@ -267,7 +309,7 @@ def type_columns(raw: pd.DataFrame, uc: UseCase) -> tuple[pd.DataFrame, dict[str
         kind = uc.columns.get(col, {}).get("kind")
         series = raw[col]
         if kind == "numeric":
-            num = pd.to_numeric(_as_objects(series), errors="coerce").astype("float64")
+            num = _numbers(series)
             num = num.where(np.isfinite(num))
             typed[col] = num
             bad[col] = series.notna() & num.isna()
