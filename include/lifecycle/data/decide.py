@@ -23,9 +23,7 @@ from include.lifecycle.data.contract import (
     flagged_positions,
 )
 from include.lifecycle.data.csvparse import CsvUnreadableError, ParsedCsv, _strings, parse_csv_bytes, type_columns
-from include.lifecycle.data.suite import load_suite, run_suite, warm_up
-
-WARM_UP_BYTES = 8 << 20  # ~50k rows: below, the import is not worth a thread
+from include.lifecycle.data.suite import load_suite, run_suite
 
 
 @dataclass
@@ -145,8 +143,6 @@ def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -
     Batches over ``gx_full_rows`` rows are decided by the vectorised pass and GX checks its evidence
     (see :mod:`include.lifecycle.data.contract`); the decision is the same either way (tests compare).
     """
-    if len(data) > WARM_UP_BYTES:
-        warm_up()  # GX's import overlaps the parse instead of following it
     try:
         parsed = parse_csv_bytes(data)
     except CsvUnreadableError as exc:
@@ -250,11 +246,14 @@ def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -
         batch_reasons.append(f"all {parsed.received} rows failed row-level checks")
 
     whole = len(good) == n
-    accepted = _accepted_frame(typed if whole else typed.iloc[good], uc) if len(good) else _empty_accepted(uc)
     bad_positions = [] if whole else np.flatnonzero(~np.isin(np.arange(n), good)).tolist()
     quarantined = _quarantine_rows(parsed, bad_positions, row_reasons, batch_reasons)
-    if parsed.received != len(accepted) + len(quarantined):
-        raise RuntimeError(f"validation bookkeeping error: {parsed.received} != {len(accepted)} + {len(quarantined)}")
+    received = parsed.received
+    del raw
+    parsed.frame = parsed.frame.iloc[:0]  # the raw strings are quarantined: free them before the accepted copy
+    accepted = _accepted_frame(typed if whole else typed.iloc[good], uc) if len(good) else _empty_accepted(uc)
+    if received != len(accepted) + len(quarantined):
+        raise RuntimeError(f"validation bookkeeping error: {received} != {len(accepted)} + {len(quarantined)}")
     if batch_reasons or not len(good):
         status = "rejected"
     else:
@@ -272,7 +271,7 @@ def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -
         "notes": ([f"{parsed.trimmed} value(s) carried stray whitespace (e.g. a space after each comma): "
                    "trimmed before validation"] if parsed.trimmed else []),
     }
-    return Outcome(status, parsed.received, accepted, quarantined, batch_reasons, summary, results, parse_info)
+    return Outcome(status, received, accepted, quarantined, batch_reasons, summary, results, parse_info)
 
 
 def internal_column(base: str, header: list[str]) -> str:

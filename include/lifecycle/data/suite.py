@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -122,22 +121,10 @@ def load_suite(uc: UseCase) -> tuple[dict[str, Any], dict[str, Any]]:
 
 # -- Great Expectations --------------------------------------------------------------------------------
 _GX: dict[str, Any] = {}
-_GX_LOCK = threading.Lock()
-
-
-def warm_up() -> None:
-    """Import GX and build its context in a background thread (a large batch parses meanwhile: ~4 s saved)."""
-    if not _GX:
-        threading.Thread(target=_gx, name="gx-warm-up", daemon=True).start()
 
 
 def _gx() -> dict[str, Any]:
     """One ephemeral context + pandas batch definition per process (the GX import is slow: do it once)."""
-    with _GX_LOCK:  # the warm-up thread and the validation may both get here: one builds, the other waits
-        return _build_gx()
-
-
-def _build_gx() -> dict[str, Any]:
     if not _GX:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
