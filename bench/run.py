@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py                      # everything, writes bench/RESULTS.md (~25 min)
     .venv/bin/python bench/run.py --quick              # tiny sizes, no Airflow, checks that it all runs (<2 min)
-    .venv/bin/python bench/run.py --only scale,drift   # some of: parse, orchestration, scale, drift, scaleout, predict
+    .venv/bin/python bench/run.py --only scale,drift   # some of: parse, orchestration, scale, drift, scaleout, predict, day, profile, shadow
 
 Every benchmark measures our path and its baseline in the same run, repeats, and reports medians and the
 ratio, next to the load average at the time (the machine may be shared). Scratch data goes to bench/out/
@@ -27,11 +27,11 @@ for _p in (str(ROOT), str(ROOT / "plugins")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from bench import b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_predict, b7_profile, b8_shadow  # noqa: E402,E501
+from bench import b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_day, b6_predict, b7_profile, b8_shadow  # noqa: E402,E501
 from bench.common import fmt_load, load_average, machine  # noqa: E402
 from bench.context import Context, rel  # noqa: E402
 
-BENCHES = {m.NAME: m for m in (b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_predict, b7_profile,
+BENCHES = {m.NAME: m for m in (b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_day, b6_predict, b7_profile,
                                b8_shadow)}
 
 
@@ -102,6 +102,8 @@ def summary_rows(name: str, res: dict[str, Any]) -> list[tuple[str, str, str, st
         return b7_profile.summary(res)
     if name == "shadow":
         return b8_shadow.summary(res)
+    if name == "day":
+        return b6_day.summary(res)
     if name == "scaleout":
         if res.get("skipped"):
             return [("Scale-out 2 vs 1 Celery worker", "not run", ">= 1.6x", "not measured")]

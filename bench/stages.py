@@ -120,8 +120,8 @@ def stage_acquire_validate(args: argparse.Namespace) -> dict[str, Any]:
     from include.lifecycle.data import decide, suite
 
     # patched where they are called: decide imports its helpers by name, validation imports render_report
-    _instrument(decide, ["parse_csv_bytes", "type_columns", "load_suite", "run_suite", "_quarantine_rows",
-                         "_accepted_frame"], t, "validate.")
+    _instrument(decide, ["parse_csv_bytes", "type_columns", "load_suite", "run_suite", "evaluate_suite",
+                         "_quarantine_rows", "_accepted_frame"], t, "validate.")
     _instrument(suite, ["_gx"], t, "validate.")
     _instrument(validation, ["render_report"], t, "validate.")
     source = sources.LocalLandingSource(store)
@@ -136,7 +136,11 @@ def stage_acquire_validate(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     labels = acquisition.ingest_labels(store, uc, args.day, source)
     t["ingest_labels"] = time.perf_counter() - started
-    return {"phases_s": _rounded(t), "bytes": acquired["bytes"], "status": validated["status"],
+    from include.lifecycle.layout import validation_result_key
+
+    engine = store.read_json(validation_result_key(uc, args.day)).get("parse", {}).get("validation_engine", {})
+    engine = {k: v for k, v in engine.items() if k != "gx_evidence"}
+    return {"phases_s": _rounded(t), "engine": engine, "bytes": acquired["bytes"], "status": validated["status"],
             "received": validated["received"], "accepted": validated["accepted"],
             "quarantined": validated["quarantined"], "labels": labels["rows"]}
 
@@ -374,9 +378,73 @@ def stage_import(args: argparse.Namespace) -> dict[str, Any]:
     return {"seconds": round(time.perf_counter() - started, 3), "since_start_s": round(time.perf_counter() - _T0, 3)}
 
 
+def stage_floor(args: argparse.Namespace) -> dict[str, Any]:
+    """The floor for acquisition + validation: pyarrow's typed CSV read and the same contract as vectorised
+    pandas/numpy checks (schema, row count, nulls, unique id, ranges, 0/1, category sets; labels: ids and
+    values), accepted rows to Parquet. No quarantine bookkeeping, no report, no GX: the least the work costs."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    uc = _use_case(args.uc)
+    root = Path(args.root)
+    t: dict[str, float] = {}
+    started = time.perf_counter()
+    kinds = {c: s["kind"] for c, s in uc.columns.items()}
+    types = {uc.id_column: pa.string(), **{c: pa.float64() if k in ("numeric", "binary") else pa.string()
+                                          for c, k in kinds.items()}}
+    table = pacsv.read_csv(root / f"landing/{uc.name}/batches/{args.day}.csv",
+                           convert_options=pacsv.ConvertOptions(column_types=types))
+    t["read"] = time.perf_counter() - started
+    started = time.perf_counter()
+    frame = table.to_pandas()
+    val = uc.section("validation")
+    bad = np.zeros(len(frame), bool)
+    ok = sorted(frame.columns) == sorted([uc.id_column, *uc.columns])
+    ok &= int(val.get("min_rows", 1)) <= len(frame) <= int(val.get("max_rows", 10**9))
+    ids = frame[uc.id_column]
+    bad |= ids.isna().to_numpy() | ids.duplicated(keep=False).to_numpy()
+    for col, spec in uc.columns.items():
+        series = frame[col]
+        null = series.isna().to_numpy()
+        if float(spec.get("nullable", 0) or 0) > 0:
+            ok &= null.mean() <= float(spec["nullable"]) and not null.all()
+        else:
+            bad |= null
+        if spec["kind"] == "numeric":
+            values = series.to_numpy()
+            if spec.get("min") is not None:
+                bad |= values < spec["min"]
+            if spec.get("max") is not None:
+                bad |= values > spec["max"]
+        elif spec["kind"] == "binary":
+            bad |= ~null & ~series.isin([0, 1]).to_numpy()
+        else:
+            bad |= ~null & ~series.isin(list(spec["values"])).to_numpy()
+    accepted = table.filter(pa.array(~bad)) if ok else table.slice(0, 0)
+    t["checks"] = time.perf_counter() - started
+    started = time.perf_counter()
+    out = root / "floor"
+    out.mkdir(exist_ok=True)
+    pq.write_table(accepted, out / "accepted.parquet")
+    t["write"] = time.perf_counter() - started
+    started = time.perf_counter()
+    labels = pacsv.read_csv(root / f"landing/{uc.name}/labels/{args.day}.csv",
+                            convert_options=pacsv.ConvertOptions(column_types={uc.id_column: pa.string(),
+                                                                               uc.target: pa.string()})).to_pandas()
+    lab_bad = (labels[uc.id_column].isna() | labels[uc.id_column].duplicated(keep=False)
+               | ~labels[uc.target].isin([str(v) for v in uc.labels])).to_numpy()
+    pq.write_table(pa.Table.from_pandas(labels[~lab_bad], preserve_index=False), out / "labels.parquet")
+    t["labels"] = time.perf_counter() - started
+    return {"phases_s": _rounded(t), "seconds": round(sum(t.values()), 3), "accepted": accepted.num_rows,
+            "quarantined": int(bad.sum()), "batch_ok": bool(ok), "labels": int((~lab_bad).sum())}
+
+
 STAGES = {
     "lifecycle": stage_lifecycle,
     "acquire_validate": stage_acquire_validate,
+    "floor": stage_floor,
     "features": stage_features,
     "train": stage_train,
     "score_stream": stage_score_stream,

@@ -11,6 +11,7 @@ import logging
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from include.lifecycle.config import UseCase
@@ -76,45 +77,56 @@ def ingest_labels(store: ArtifactStore, uc: UseCase, day: date | str, source: So
         return {**base, "rows": 0, "received": exc.received, "quarantined": exc.received, "reasons": [exc.reason]}
 
     raw = parsed.frame
-    reasons: list[list[str]] = [[] for _ in range(len(raw))]
+    n = len(raw)
     counts: dict[str, int] = {}
-
-    def flag(i: int, kind: str, text: str) -> None:
-        reasons[i].append(text)
-        counts[kind] = counts.get(kind, 0) + 1
-
     missing = [c for c in (id_col, target) if c not in raw.columns]
     allowed = {str(label): label for label in uc.labels}
+    # Masks, not a loop over rows: each check is (summary key, row mask, per-row text), in the order a row
+    # lists its reasons; the summary keys are ordered by the first row that shows them, as a loop would.
+    checks: list[tuple[str, np.ndarray, pd.Series | str]] = []
     if missing:
-        for i in range(len(raw)):
-            flag(i, f"labels file lacks columns {missing}", f"labels file lacks columns {missing}")
+        text = f"labels file lacks columns {missing}"
+        checks.append((text, np.ones(n, bool), text))
     else:
-        ids = raw[id_col]
-        dup = ids.notna() & ids.duplicated(keep=False)
-        for i, (ident, value, is_dup) in enumerate(zip(ids, raw[target], dup, strict=True)):
-            if pd.isna(ident):
-                flag(i, f"{id_col}: null id", f"{id_col}: null id")
-            elif is_dup:
-                flag(i, f"{id_col}: duplicate id", f"{id_col}: duplicate id {ident!r}")
-            if pd.isna(value):
-                flag(i, f"{target}: null label", f"{target}: null label")
-            elif str(value) not in allowed:
-                flag(i, f"{target}: label not in {list(uc.labels)}", f"{target}: {value!r} not in {list(uc.labels)}")
+        ids, values = raw[id_col], raw[target]
+        null_id = ids.isna().to_numpy(bool)
+        dup = ~null_id & ids.duplicated(keep=False).to_numpy(bool)
+        null_label = values.isna().to_numpy(bool)
+        unknown = ~null_label & ~values.astype(object).map(str, na_action="ignore").isin(list(allowed)).to_numpy(bool)
+        checks += [
+            (f"{id_col}: null id", null_id, f"{id_col}: null id"),
+            (f"{id_col}: duplicate id", dup, f"{id_col}: duplicate id " + ids.astype(object).map(repr)),
+            (f"{target}: null label", null_label, f"{target}: null label"),
+            (f"{target}: label not in {list(uc.labels)}", unknown,
+             f"{target}: " + values.astype(object).map(repr) + f" not in {list(uc.labels)}"),
+        ]
+    firsts = []
+    for order, (kind, mask, _) in enumerate(checks):
+        if mask.any():
+            counts[kind] = int(mask.sum())
+            firsts.append((int(np.argmax(mask)), order, kind))
+    counts = {kind: counts[kind] for _, _, kind in sorted(firsts)}
+    flagged = np.zeros(n, bool)
+    for _, mask, _ in checks:
+        flagged |= mask
+    reasons: dict[int, list[str]] = {int(i): [] for i in np.flatnonzero(flagged)}
+    for _, mask, text in checks:
+        for i in np.flatnonzero(mask):
+            reasons[int(i)].append(text if isinstance(text, str) else text.iat[int(i)])
     if parsed.malformed:
         counts["malformed record (wrong number of fields)"] = len(parsed.malformed)
 
-    good = [i for i, r in enumerate(reasons) if not r]
+    good = np.flatnonzero(~flagged)
     labels = None
     if not missing:
         labels = raw.iloc[good][[id_col, target]].reset_index(drop=True)
-        labels[id_col] = labels[id_col].astype(str)
-        labels[target] = labels[target].map(lambda v: allowed[str(v)])
+        labels[id_col] = labels[id_col].astype(str).astype(object)
+        labels[target] = labels[target].astype(object).map(str).map(allowed)
     line_col, reasons_col = internal_column("_line", parsed.header), internal_column("_reasons", parsed.header)
     bad_rows = [
         {line_col: parsed.lines[i], **{c: raw.iat[i, j] for j, c in enumerate(raw.columns)},
          reasons_col: "; ".join(r)}
-        for i, r in enumerate(reasons)
-        if r
+        for i, r in reasons.items()
     ] + [
         {line_col: line, reasons_col: f"line {line}: {len(rec)} fields, the header has {len(parsed.header)}"}
         for line, rec in parsed.malformed

@@ -44,7 +44,7 @@ class ParsedCsv:
 
     header: list[str]
     frame: pd.DataFrame  # well-formed records as strings (NaN for NA tokens), RangeIndex
-    lines: list[int]  # CSV line number of each frame row
+    lines: list[int]  # CSV line number of each frame row (a range when every record is one line)
     malformed: list[tuple[int, list[str]]] = field(default_factory=list)  # (line, fields) of wrong width
     truncated_line: int | None = None  # last record cut short and no final line break
     compressed: bool = False
@@ -81,6 +81,10 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
         raise CsvUnreadableError("empty file: 0 bytes received, no header and no rows", 0)
     compressed = data[:2] == b"\x1f\x8b"
     raw = _gunzip(data) if compressed else data
+    fast = _parse_plain(raw)
+    if fast is not None:  # an ASCII file of plain records: no decoded copy of it is ever made
+        fast.compressed = compressed
+        return fast
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -98,7 +102,7 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
     text = text.removeprefix("\ufeff")
     if "\x00" in text:
         raise CsvUnreadableError("unreadable: binary content (NUL bytes), not a CSV file", _data_lines(raw))
-    if not text.strip():
+    if not text or text.isspace():  # not text.strip(): that would copy the whole file
         raise CsvUnreadableError("empty file: only whitespace, no header and no rows", 0)
 
     records: list[tuple[int, list[str]]] = []
@@ -146,6 +150,92 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
                      _delimiter_hint(header))
 
 
+_PY_ONLY_SPACE = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")  # whitespace to str.strip() but not to Arrow's trim
+
+
+def _plain_quoting(body: bytes) -> bool:
+    """Every quote opens a field (after , or a line break) or closes one (before , CR or LF), alternately,
+    and no quoted value spans a line break.
+
+    Then no value holds a quote, no closing quote is followed by text (``"a"b``: an error to strict csv,
+    ``ab`` to pyarrow) and every record is one line, so pyarrow may split the file at line breaks.
+    """
+    arr = np.frombuffer(body, dtype=np.uint8)
+    pos = np.flatnonzero(arr == 34)
+    if not len(pos):
+        return True
+    if len(pos) % 2:
+        return False
+    prev = np.where(pos > 0, arr[np.maximum(pos - 1, 0)], 10)
+    nxt = np.where(pos + 1 < len(arr), arr[np.minimum(pos + 1, len(arr) - 1)], 10)
+    opens = (prev == 44) | (prev == 10)
+    closes = (nxt == 44) | (nxt == 13) | (nxt == 10)
+    if not (opens[0::2] & ~closes[0::2]).all() or not (closes[1::2] & ~opens[1::2]).all():
+        return False
+    breaks = np.flatnonzero(arr == 10)
+    return bool(np.array_equal(np.searchsorted(breaks, pos[0::2]), np.searchsorted(breaks, pos[1::2])))
+
+
+def _parse_plain(raw: bytes) -> ParsedCsv | None:
+    """pyarrow's reader for the common file (ASCII, one record a line, plain quoting); None: "use csv.reader".
+
+    Every guard below is a case where pyarrow and the strict csv module could disagree (blank lines, quoted
+    line breaks, odd quotes, bare CR, a wrong-width record, a BOM or non-ASCII text, NUL bytes, whitespace
+    str.strip() knows and Arrow does not): such a file takes the exact slow path, which also words the errors.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    body = raw
+    if not body.isascii() or b"\x00" in body or body.count(b"\r") != body.count(b"\r\n"):
+        return None
+    if any(c in body for c in _PY_ONLY_SPACE) or not body.endswith(b"\n") or not _plain_quoting(body):
+        return None  # a truncated last record is reported by the slow path
+    first = body[: body.find(b"\n")].decode("ascii").rstrip("\r")
+    try:
+        header = [name.strip() for name in next(csv.reader([first], strict=True))]
+    except (csv.Error, StopIteration):
+        return None
+    if not first.strip() or len(set(header)) != len(header):
+        return None  # a blank first line, duplicate names: the slow path words it
+    names = [f"c{i}" for i in range(len(header))]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False),  # _plain_quoting: no quoted line break
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.large_string()),
+                                                 strings_can_be_null=True,
+                                                 null_values=sorted(NA_TOKENS), quoted_strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    n = table.num_rows
+    if body.count(b"\n") != n + 1:
+        return None  # blank lines or line breaks inside values: line numbers need the slow path
+    trimmed = 0
+    oversized: dict[int, str] = {}
+    na = pa.array(sorted(NA_TOKENS), pa.large_string())
+    columns = []
+    for name, col in zip(header, table.columns, strict=True):
+        stripped = pc.ascii_trim_whitespace(col)  # ASCII only: the same characters as str.strip()
+        padded = int(pc.sum(pc.not_equal(stripped, col)).as_py() or 0)
+        if padded:  # " NA " is a token once trimmed: the reader only nulled the exact ones
+            trimmed += padded
+            stripped = pc.if_else(pc.is_in(stripped, value_set=na), pa.scalar(None, pa.large_string()), stripped)
+        if (pc.max(pc.binary_length(stripped)).as_py() or 0) > MAX_FIELD_CHARS:  # bytes >= characters
+            lengths = pc.utf8_length(stripped)
+            for pos in np.flatnonzero(pc.greater(lengths, MAX_FIELD_CHARS).to_numpy(zero_copy_only=False)):
+                oversized[int(pos)] = (f"{name}: field of {lengths[int(pos)].as_py()} characters exceeds "
+                                       f"the {MAX_FIELD_CHARS}-character limit")
+        columns.append(stripped)
+    frame = pd.DataFrame({name: pd.Series(pd.arrays.ArrowStringArray(col))
+                          for name, col in zip(header, columns, strict=True)})
+    return ParsedCsv(header, frame, range(2, n + 2), [], None, False, trimmed, oversized,  # type: ignore[arg-type]
+                     _delimiter_hint(header))
+
+
 def _delimiter_hint(header: list[str]) -> str | None:
     """A one-column header holding another separator (``a;b;c``) means the file is not comma-separated."""
     if len(header) != 1:
@@ -156,8 +246,56 @@ def _delimiter_hint(header: list[str]) -> str | None:
 
 
 def _strings(series: pd.Series) -> pd.Series:
-    """Object column of str with None for missing (what GX and Parquet both read cleanly)."""
+    """Object column of str with None for missing (what GX and Parquet both read cleanly).
+
+    Strings go through ``factorize``: one Python object per distinct value (a category column of 1M rows
+    holds a handful), instead of a ``map(str)`` over every value.
+    """
+    if isinstance(series.dtype, pd.StringDtype) or pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        lookup = np.empty(len(uniques) + 1, dtype=object)
+        lookup[: len(uniques)] = (uniques.to_numpy(dtype=object) if isinstance(series.dtype, pd.StringDtype)
+                                  else [str(v) for v in uniques])
+        lookup[-1] = None  # code -1: missing
+        return pd.Series(lookup[codes], index=series.index, dtype=object)
     return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
+
+
+def _as_objects(series: pd.Series) -> pd.Series:
+    """Object values for ``pd.to_numeric``: the same parser whatever the frame's string dtype."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return pd.Series(series.to_numpy(dtype=object, na_value=np.nan), index=series.index, dtype=object)
+    return series
+
+
+def _numbers(series: pd.Series) -> pd.Series:
+    """float64 per value, NaN where it does not parse. Arrow's cast when every value parses (the usual
+    column: same numbers as ``pd.to_numeric``), else ``pd.to_numeric`` decides value by value."""
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            values = pc.cast(series.array._pa_array, pa.float64()).to_numpy(zero_copy_only=False)
+            return pd.Series(values, index=series.index, dtype="float64")
+        except pa.ArrowInvalid:
+            pass
+    return pd.to_numeric(_as_objects(series), errors="coerce").astype("float64")
+
+
+def _binary_values(series: pd.Series) -> pd.Series:
+    """0/1 (or another number) per value, NaN where it does not parse: token sets first, numbers for the rest."""
+    if isinstance(series.dtype, pd.StringDtype) or pd.api.types.infer_dtype(series, skipna=True) == "string":
+        text = series.str.strip().str.lower()
+    else:
+        text = series.astype(object).map(lambda v: v if not isinstance(v, str) else v.strip().lower())
+    num = pd.Series(np.nan, index=series.index, dtype="float64")
+    is_true, is_false = text.isin(_TRUE).to_numpy(bool), text.isin(_FALSE).to_numpy(bool)
+    rest = ~(is_true | is_false) & series.notna().to_numpy(bool)
+    if rest.any():  # only values outside the token sets need the numeric parser
+        num[rest] = pd.to_numeric(_as_objects(text[rest]), errors="coerce").astype("float64")
+    num[is_true], num[is_false] = 1.0, 0.0
+    return num
 
 
 def type_columns(raw: pd.DataFrame, uc: UseCase) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
@@ -171,18 +309,15 @@ def type_columns(raw: pd.DataFrame, uc: UseCase) -> tuple[pd.DataFrame, dict[str
         kind = uc.columns.get(col, {}).get("kind")
         series = raw[col]
         if kind == "numeric":
-            num = pd.to_numeric(series, errors="coerce").astype("float64")
+            num = _numbers(series)
             num = num.where(np.isfinite(num))
             typed[col] = num
             bad[col] = series.notna() & num.isna()
         elif kind == "binary":
-            text = series.astype(object).map(lambda v: v if not isinstance(v, str) else v.strip().lower())
-            num = pd.to_numeric(text, errors="coerce")
-            num = num.mask(text.isin(_TRUE), 1.0).mask(text.isin(_FALSE), 0.0)
+            num = _binary_values(series)
             ok = num.notna() & np.isfinite(num) & (num == num.round())
             typed[col] = num.where(ok).astype("Int64")
             bad[col] = series.notna() & ~ok
         else:  # id, categorical, extra columns
             typed[col] = _strings(series)
     return pd.DataFrame(typed, index=raw.index), bad  # built once: a fragmented frame slows GX down
-

@@ -14,6 +14,14 @@ import numpy as np
 import pandas as pd
 
 from include.lifecycle.config import UseCase
+from include.lifecycle.data.contract import (
+    EVIDENCE_MAX_FLAGGED,
+    GX_FULL_ROWS,
+    disagreements,
+    evaluate_suite,
+    evidence_positions,
+    flagged_positions,
+)
 from include.lifecycle.data.csvparse import CsvUnreadableError, ParsedCsv, _strings, parse_csv_bytes, type_columns
 from include.lifecycle.data.suite import load_suite, run_suite
 
@@ -102,14 +110,39 @@ def _empty_accepted(uc: UseCase) -> pd.DataFrame:
 
 def _accepted_frame(typed: pd.DataFrame, uc: UseCase) -> pd.DataFrame:
     """id + features in config order; binary as int64 (float64 if it legitimately holds nulls)."""
-    out = typed[[uc.id_column, *uc.feature_columns]].reset_index(drop=True).copy()
+    out = typed[[uc.id_column, *uc.feature_columns]].reset_index(drop=True)  # a new frame already: no .copy()
     for col in uc.columns_of_kind("binary"):
         out[col] = out[col].astype("float64") if out[col].isna().any() else out[col].astype("int64")
     return out
 
 
-def validate_bytes(uc: UseCase, data: bytes) -> Outcome:
-    """Decide what to accept and what to quarantine, without touching storage (notebook-friendly)."""
+def _expectation_results(typed: pd.DataFrame, suite: dict[str, Any], gx_full_rows: int) -> tuple[list, dict]:
+    """The suite's results on ``typed``: GX on the whole frame up to ``gx_full_rows`` rows; above, the
+    vectorised pass decides and GX re-validates its evidence (flagged rows + a seeded sample)."""
+    n = len(typed)
+    if n <= gx_full_rows:
+        return run_suite(typed, suite), {"engine": "great_expectations", "rows": n}
+    results = evaluate_suite(typed, suite)
+    flagged = flagged_positions(results)
+    positions = evidence_positions(n, flagged)
+    gx_results = run_suite(typed.iloc[positions].reset_index(drop=True), suite)
+    found = disagreements(results, gx_results, positions, capped=len(flagged) > EVIDENCE_MAX_FLAGGED)
+    return results, {
+        "engine": "vectorised (include/lifecycle/data/contract.py); Great Expectations on the evidence rows",
+        "rows": n, "flagged_rows": len(flagged), "evidence_rows": len(positions), "gx_agrees": not found,
+        "gx_evidence": [{"expectation": r["expectation"], "column": r["column"], "success": r["success"],
+                         "unexpected_count": r["result"].get("unexpected_count"), "error": r["error"]}
+                        for r in gx_results],
+        "disagreements": found,
+    }
+
+
+def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -> Outcome:
+    """Decide what to accept and what to quarantine, without touching storage (notebook-friendly).
+
+    Batches over ``gx_full_rows`` rows are decided by the vectorised pass and GX checks its evidence
+    (see :mod:`include.lifecycle.data.contract`); the decision is the same either way (tests compare).
+    """
     try:
         parsed = parse_csv_bytes(data)
     except CsvUnreadableError as exc:
@@ -158,7 +191,8 @@ def validate_bytes(uc: UseCase, data: bytes) -> Outcome:
                 note(f"{col}: unparseable value (expected {kind})", value)
 
     suite, suite_info = load_suite(uc)
-    results = run_suite(typed, suite)
+    results, engine = _expectation_results(typed, suite, gx_full_rows)
+    batch_reasons += [f"validation engines disagree: {d}" for d in engine.pop("disagreements", [])]
     present = set(typed.columns)
     for item in results:
         col = item["column"]
@@ -203,19 +237,24 @@ def validate_bytes(uc: UseCase, data: bytes) -> Outcome:
         note("malformed record (wrong number of fields)", f"line {line}")
         row_reasons[-line].append(reason)  # negative keys: malformed records, not frame positions
 
-    good = [pos for pos in range(n) if pos not in row_reasons]
+    flagged = np.zeros(n, bool)  # masks, not per-row lists and sets: a 1M-row day has 1M positions
+    flagged[[pos for pos in row_reasons if pos >= 0]] = True
+    good = np.flatnonzero(~flagged)
     if batch_reasons:
-        good = []
-    elif not good and parsed.received:
+        good = good[:0]
+    elif not len(good) and parsed.received:
         batch_reasons.append(f"all {parsed.received} rows failed row-level checks")
 
-    accepted = _accepted_frame(typed.iloc[good], uc) if good else _empty_accepted(uc)
-    kept = set(good)
-    bad_positions = [pos for pos in range(n) if pos not in kept]
+    whole = len(good) == n
+    bad_positions = [] if whole else np.flatnonzero(~np.isin(np.arange(n), good)).tolist()
     quarantined = _quarantine_rows(parsed, bad_positions, row_reasons, batch_reasons)
-    if parsed.received != len(accepted) + len(quarantined):
-        raise RuntimeError(f"validation bookkeeping error: {parsed.received} != {len(accepted)} + {len(quarantined)}")
-    if batch_reasons or not good:
+    received = parsed.received
+    del raw
+    parsed.frame = parsed.frame.iloc[:0]  # the raw strings are quarantined: free them before the accepted copy
+    accepted = _accepted_frame(typed if whole else typed.iloc[good], uc) if len(good) else _empty_accepted(uc)
+    if received != len(accepted) + len(quarantined):
+        raise RuntimeError(f"validation bookkeeping error: {received} != {len(accepted)} + {len(quarantined)}")
+    if batch_reasons or not len(good):
         status = "rejected"
     else:
         status = "partial" if len(quarantined) else "accepted"
@@ -228,10 +267,11 @@ def validate_bytes(uc: UseCase, data: bytes) -> Outcome:
         "truncated_line": parsed.truncated_line,
         "trimmed_values": parsed.trimmed,
         "suite": suite_info,
+        "validation_engine": engine,
         "notes": ([f"{parsed.trimmed} value(s) carried stray whitespace (e.g. a space after each comma): "
                    "trimmed before validation"] if parsed.trimmed else []),
     }
-    return Outcome(status, parsed.received, accepted, quarantined, batch_reasons, summary, results, parse_info)
+    return Outcome(status, received, accepted, quarantined, batch_reasons, summary, results, parse_info)
 
 
 def internal_column(base: str, header: list[str]) -> str:

@@ -136,6 +136,13 @@ def _gx() -> dict[str, Any]:
     return _GX
 
 
+def _same(a: Any, b: Any) -> bool:
+    """A kwarg as GX hands it back equals the stored one (GX may reorder a column set)."""
+    if isinstance(a, list | tuple | set) and isinstance(b, list | tuple | set):
+        return sorted(map(str, a)) == sorted(map(str, b))
+    return a == b
+
+
 def run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> list[dict[str, Any]]:
     """Validate ``frame`` with GX; one plain dict per expectation (index lists included for row-level ones)."""
     state = _gx()
@@ -173,5 +180,13 @@ def run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> list[dict[str, Any]
                 "error": "; ".join(str(e) for e in errors) if errors else None,
             }
         )
-    return out
+    # GX reports in an order of its own (table-level and errored ones move): put results in the suite's
+    # order, so that reasons come out in the same order whichever engine produced them.
+    def position(r: dict[str, Any]) -> int:
+        for n, i in enumerate(suite["expectations"]):
+            if i["type"] == r["expectation"] and all(_same(r["kwargs"][k], v) for k, v in i["kwargs"].items()
+                                                         if k in r["kwargs"]):  # GX drops defaults
+                return n
+        return len(suite["expectations"])
 
+    return sorted(out, key=position)

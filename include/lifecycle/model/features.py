@@ -57,7 +57,19 @@ def _binary(series: pd.Series, col: str) -> pd.Series:
             return 0.0
         return -1.0
 
-    out = series.map(one).astype("float64")
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        # what str(v) would say, without it: 1 / 1.0 / True are "1"-like, 0 / 0.0 / False "0"-like
+        # (-0.0 prints "-0.0", which is not a binary token), anything else is not binary
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        out = pd.Series(np.where(values == 1, 1.0, np.where((values == 0) & ~np.signbit(values), 0.0, -1.0)),
+                        index=series.index)
+        out[np.isnan(values)] = np.nan
+    elif pd.api.types.infer_dtype(series, skipna=True) == "string":
+        text = series.str.strip().str.lower()
+        out = pd.Series(np.where(text.isin(_TRUE), 1.0, np.where(text.isin(_FALSE), 0.0, -1.0)), index=series.index)
+        out[series.isna().to_numpy(bool)] = np.nan
+    else:
+        out = series.map(one).astype("float64")
     bad = out == -1.0
     if bad.any():
         examples = series[bad].astype(str).unique()[:3].tolist()
@@ -67,6 +79,13 @@ def _binary(series: pd.Series, col: str) -> pd.Series:
 
 def _categorical(series: pd.Series) -> pd.Series:
     """Strings, with every flavour of missing (None, pd.NA, NaN) as NaN for the encoder."""
+    if isinstance(series.dtype, pd.StringDtype) or pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        # one Python object per distinct value (factorize), not a lambda per row
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        lookup = np.empty(len(uniques) + 1, dtype=object)
+        lookup[: len(uniques)] = [str(v) for v in uniques]
+        lookup[-1] = np.nan
+        return pd.Series(lookup[codes], index=series.index, dtype=object)
     return series.astype("object").map(lambda v: np.nan if pd.isna(v) else str(v))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from include.lifecycle.config import UseCase
@@ -49,6 +50,46 @@ def _quotas(counts: list[int], n: int) -> list[int]:
     return quotas
 
 
+def _take(path: Any, columns: list[str], positions: np.ndarray) -> pa.Table:
+    """Rows at sorted ``positions`` of a Parquet file, reading only the row groups that hold them."""
+    pf = pq.ParquetFile(path)
+    parts, start = [], 0
+    for i in range(pf.num_row_groups):
+        stop = start + pf.metadata.row_group(i).num_rows
+        lo, hi = np.searchsorted(positions, [start, stop])
+        if hi > lo:
+            parts.append(pf.read_row_group(i, columns=columns).take(pa.array(positions[lo:hi] - start)))
+        start = stop
+    return pa.concat_tables(parts) if parts else pf.schema_arrow.empty_table().select(columns)
+
+
+def _sampled_pairs(store: ArtifactStore, uc: UseCase, d: date, quota: int, count: int,
+                   rng: np.random.Generator) -> pd.DataFrame | None:
+    """The day's sample drawn by position before anything is materialised; None if the files do not align.
+
+    Scoring writes predictions in the features' row order, so row i of both is one customer: the sample is
+    then the same rows, in the same order, as joining both files first and sampling the join (the same
+    draw from ``rng``), at a cost that grows with the sample, not with the day. Every sampled pair's ids
+    are compared; one mismatch (or a different row count) sends the day to the full join.
+    """
+    f_key, p_key = features_key(uc, d), predictions_key(uc, d)
+    state = rng.bit_generator.state  # a fallback draws as if this had not run
+    with local_copy(store, f_key) as f_path, local_copy(store, p_key) as p_path:
+        if pq.ParquetFile(f_path).metadata.num_rows != count:
+            rng.bit_generator.state = state
+            return None
+        positions = np.arange(count) if quota >= count else np.sort(rng.choice(count, size=quota, replace=False))
+        feats = _take(f_path, [uc.id_column, *uc.feature_columns], positions)
+        preds = _take(p_path, [uc.id_column, "score", "model_version"], positions)
+    if not feats.column(uc.id_column).equals(preds.column(uc.id_column)):
+        rng.bit_generator.state = state
+        return None
+    frame = feats.replace_schema_metadata(None).to_pandas()  # the stored RangeIndex is the whole day's
+    for col in ("score", "model_version"):
+        frame[col] = preds.column(col).to_numpy()
+    return frame
+
+
 def current_window(store: ArtifactStore, uc: UseCase, day: date | str, cfg: dict[str, Any]
                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Features + predictions of ``day`` and, while too small, earlier days; sampled to ``sample_rows``."""
@@ -69,12 +110,14 @@ def current_window(store: ArtifactStore, uc: UseCase, day: date | str, cfg: dict
     quotas = _quotas(counts, int(cfg["sample_rows"]))
     rng = np.random.default_rng([int(cfg["seed"]), end.toordinal()])
     parts = []
-    for d, quota in zip(dates, quotas, strict=True):
-        feats = store.read_frame(features_key(uc, d), columns=[uc.id_column, *uc.feature_columns])
-        preds = store.read_frame(predictions_key(uc, d), columns=[uc.id_column, "score", "model_version"])
-        joined = feats.merge(preds, on=uc.id_column, how="inner")
-        if quota < len(joined):
-            joined = joined.iloc[np.sort(rng.choice(len(joined), size=quota, replace=False))]
+    for d, quota, count in zip(dates, quotas, counts, strict=True):
+        joined = _sampled_pairs(store, uc, d, quota, count, rng)
+        if joined is None:  # rows not in the same order in both files: join everything, then sample
+            feats = store.read_frame(features_key(uc, d), columns=[uc.id_column, *uc.feature_columns])
+            preds = store.read_frame(predictions_key(uc, d), columns=[uc.id_column, "score", "model_version"])
+            joined = feats.merge(preds, on=uc.id_column, how="inner")
+            if quota < len(joined):
+                joined = joined.iloc[np.sort(rng.choice(len(joined), size=quota, replace=False))]
         parts.append(joined.assign(_date=d.isoformat()))
     frame = pd.concat(parts, ignore_index=True)
     info = {"dates": [d.isoformat() for d in sorted(dates)], "rows_total": int(sum(counts)), "rows": int(len(frame)),
