@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHES = ("parse", "orchestration", "scale", "drift", "scaleout", "predict")
+BENCHES = ("parse", "orchestration", "scale", "drift", "scaleout", "predict", "day", "profile", "shadow")
 
 
 def test_quick_run_writes_results_to_the_given_place(tmp_path: Path) -> None:
