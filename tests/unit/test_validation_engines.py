@@ -109,14 +109,21 @@ def test_the_plain_files_take_the_pyarrow_path():
         assert csvparse._parse_plain(data) is None, name
 
 
-@pytest.mark.parametrize("name", sorted(BATCHES))
-def test_vectorised_suite_reports_what_great_expectations_reports(name, churn):
-    if name == "missing column":
-        pytest.skip("GX 1.x files a missing column's errors under other expectations; the decision is compared below")
+def _readable(name: str) -> bool:
     try:
-        parsed = csvparse.parse_csv_bytes(BATCHES[name])
+        csvparse.parse_csv_bytes(BATCHES[name])
     except csvparse.CsvUnreadableError:
-        pytest.skip("unreadable: no frame to validate")  # the parser's verdict, compared above
+        return False  # no frame to validate: the parser's verdict is compared above
+    return True
+
+
+# A missing column is left out: GX 1.x files its errors under other expectations; the decision is compared below.
+SUITE_CASES = [n for n in sorted(BATCHES) if n != "missing column" and _readable(n)]
+
+
+@pytest.mark.parametrize("name", SUITE_CASES)
+def test_vectorised_suite_reports_what_great_expectations_reports(name, churn):
+    parsed = csvparse.parse_csv_bytes(BATCHES[name])
     typed, _ = csvparse.type_columns(parsed.frame, churn)
     suite, _ = load_suite(churn)
     gx, ours = run_suite(typed, suite), contract.evaluate_suite(typed, suite)
