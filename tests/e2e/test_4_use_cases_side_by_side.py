@@ -99,4 +99,5 @@ def test_asset_events_never_cross_use_cases(airflow, credit_at_gate):
         use_case = source.split("__")[0]
         assert name.split("/", 1)[1].split("@")[0] == use_case, (source, name)
         seen.add(use_case)
-    assert seen == {"churn", "credit"}
+    # Both bundled use cases emitted events; a use case added by another test may have too, under its own name.
+    assert {"churn", "credit"} <= seen, seen
