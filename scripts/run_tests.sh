@@ -13,10 +13,11 @@ start=$(date +%s)
 e2e_pid=$!
 "$PY" -m pytest --ignore=tests/e2e -p no:cacheprovider "$@"
 rest=$?
+rest_secs=$(( $(date +%s) - start ))
 wait "$e2e_pid"
 e2e=$?
 echo
 echo "==================== end-to-end suite (tests/e2e, ran alongside) ===================="
 cat "$log_dir/e2e.log"
-echo "whole suite: $(( $(date +%s) - start ))s; exit codes: rest=$rest e2e=$e2e"
+echo "whole suite: $(( $(date +%s) - start ))s (the rest: ${rest_secs}s); exit codes: rest=$rest e2e=$e2e"
 [ "$rest" -eq 0 ] && [ "$e2e" -eq 0 ]
