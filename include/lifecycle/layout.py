@@ -9,6 +9,7 @@ module imports nothing of the lifecycle and can be used by every other module wi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -54,6 +55,26 @@ def _partition(kind: str, uc: Any, day: date | datetime | str) -> str:
     return f"{kind}/{_n(uc)}/date={day_str(day)}"
 
 
+def _daily_file(kind: str, filename: str, doc: str = "") -> Callable[[Any, date | str], str]:
+    """The key function of one file in a daily partition: ``<kind>/<uc>/date=<day>/<filename>``."""
+
+    def key(uc: Any, day: date | str) -> str:
+        return f"{_partition(kind, uc, day)}/{filename}"
+
+    key.__doc__ = doc or f"``{kind}/<uc>/date=<day>/{filename}``"
+    return key
+
+
+def _run_file(filename: str, doc: str = "") -> Callable[[Any, str], str]:
+    """The key function of one file of a training run: ``training/<uc>/<run>/<filename>``."""
+
+    def key(uc: Any, run_id: str) -> str:
+        return f"{run_prefix(uc, run_id)}/{filename}"
+
+    key.__doc__ = doc or f"``training/<uc>/<run>/{filename}``"
+    return key
+
+
 # -- the source system's landing area (the replay, or a real S3 drop) ----------------------------------
 def landing_prefix(uc: Any) -> str:
     """``source.landing`` of the YAML, else ``landing/<uc>``."""
@@ -70,51 +91,42 @@ def landing_labels_key(uc: Any, day: date | str) -> str:
 
 
 # -- acquisition and validation -------------------------------------------------------------------------
-def incoming_batch_key(uc: Any, day: date | str) -> str:
-    """The received bytes, untouched."""
-    return f"{_partition('incoming', uc, day)}/batch.csv"
+incoming_batch_key = _daily_file("incoming", "batch.csv", "The received bytes, untouched.")
 
 
 def raw_prefix(uc: Any, day: date | str) -> str:
     return _partition("raw", uc, day)
 
 
-def accepted_key(uc: Any, day: date | str) -> str:
-    return f"{raw_prefix(uc, day)}/accepted.parquet"
+accepted_key = _daily_file("raw", "accepted.parquet")
 
 
 def quarantine_prefix(uc: Any, day: date | str) -> str:
     return _partition("quarantine", uc, day)
 
 
-def quarantine_rows_key(uc: Any, day: date | str) -> str:
-    return f"{quarantine_prefix(uc, day)}/rows.parquet"
+quarantine_rows_key = _daily_file("quarantine", "rows.parquet")
 
+quarantine_reasons_key = _daily_file("quarantine", "reasons.json")
 
-def quarantine_reasons_key(uc: Any, day: date | str) -> str:
-    return f"{quarantine_prefix(uc, day)}/reasons.json"
-
-
-def quarantine_bytes_key(uc: Any, day: date | str) -> str:
-    """A rejected batch's bytes, verbatim (an ``incoming/`` rerun overwrites; this copy stays)."""
-    return f"{quarantine_prefix(uc, day)}/batch.csv"
+quarantine_bytes_key = _daily_file(
+    "quarantine",
+    "batch.csv",
+    "A rejected batch's bytes, verbatim (an ``incoming/`` rerun overwrites; this copy stays).",
+)
 
 
 def validation_prefix(uc: Any, day: date | str) -> str:
     return _partition("validation", uc, day)
 
 
-def validation_result_key(uc: Any, day: date | str) -> str:
-    return f"{validation_prefix(uc, day)}/result.json"
+validation_result_key = _daily_file("validation", "result.json")
 
+validation_report_key = _daily_file("validation", "report.html")
 
-def validation_report_key(uc: Any, day: date | str) -> str:
-    return f"{validation_prefix(uc, day)}/report.html"
-
-
-def labels_key(uc: Any, day: date | str) -> str:
-    """The accepted labels *delivered* on ``day`` (labels arrive days after their batch)."""
-    return f"{_partition('labels', uc, day)}/labels.parquet"
+labels_key = _daily_file(
+    "labels", "labels.parquet", "The accepted labels *delivered* on ``day`` (labels arrive days after their batch)."
+)
 
 
 def labels_quarantine_prefix(uc: Any, day: date | str) -> str:
@@ -130,24 +142,24 @@ def labels_quarantine_bytes_key(uc: Any, day: date | str) -> str:
     return f"{labels_quarantine_prefix(uc, day)}/labels.csv"
 
 
-def profile_key(uc: Any, day: date | str) -> str:
-    """The exploratory profile (EDA) of an accepted partition: Evidently's HTML report."""
-    return f"{_partition('profiles', uc, day)}/profile.html"
+profile_key = _daily_file(
+    "profiles", "profile.html", "The exploratory profile (EDA) of an accepted partition: Evidently's HTML report."
+)
 
-
-def profile_summary_key(uc: Any, day: date | str) -> str:
-    """What the partition's profile found, as JSON (sampling, missing values, categories; or why it failed)."""
-    return f"{_partition('profiles', uc, day)}/profile.json"
-
+profile_summary_key = _daily_file(
+    "profiles",
+    "profile.json",
+    "What the partition's profile found, as JSON (sampling, missing values, categories; or why it failed).",
+)
 
 # -- features --------------------------------------------------------------------------------------------
-def features_key(uc: Any, day: date | str) -> str:
-    return f"{_partition('features', uc, day)}/features.parquet"
+features_key = _daily_file("features", "features.parquet")
 
-
-def features_source_key(uc: Any, day: date | str) -> str:
-    """Which raw bytes a features partition was built from (sha256), for the safety-net reconciliation."""
-    return f"{_partition('features', uc, day)}/source.json"
+features_source_key = _daily_file(
+    "features",
+    "source.json",
+    "Which raw bytes a features partition was built from (sha256), for the safety-net reconciliation.",
+)
 
 
 # -- training runs ---------------------------------------------------------------------------------------
@@ -155,34 +167,25 @@ def run_prefix(uc: Any, run_id: str) -> str:
     return f"training/{_n(uc)}/{safe(run_id)}"
 
 
-def train_set_key(uc: Any, run_id: str) -> str:
-    return f"{run_prefix(uc, run_id)}/train.parquet"
+train_set_key = _run_file("train.parquet")
 
+holdout_key = _run_file("holdout.parquet")
 
-def holdout_key(uc: Any, run_id: str) -> str:
-    return f"{run_prefix(uc, run_id)}/holdout.parquet"
+lineage_key = _run_file("lineage.json")
 
+training_profile_key = _run_file(
+    "profile.html",
+    "The exploratory profile (EDA) of a run's assembled training set, with the relation of each feature to the target and the champion's training set as reference.",
+)
 
-def lineage_key(uc: Any, run_id: str) -> str:
-    return f"{run_prefix(uc, run_id)}/lineage.json"
-
-
-def training_profile_key(uc: Any, run_id: str) -> str:
-    """The exploratory profile (EDA) of a run's assembled training set, with the relation of each feature to the
-    target and the champion's training set as reference."""
-    return f"{run_prefix(uc, run_id)}/profile.html"
-
-
-def training_profile_summary_key(uc: Any, run_id: str) -> str:
-    return f"{run_prefix(uc, run_id)}/profile.json"
+training_profile_summary_key = _run_file("profile.json")
 
 
 def candidate_prefix(uc: Any, run_id: str, name: str) -> str:
     return f"{run_prefix(uc, run_id)}/candidates/{safe(name)}"
 
 
-def best_key(uc: Any, run_id: str) -> str:
-    return f"{run_prefix(uc, run_id)}/best.json"
+best_key = _run_file("best.json")
 
 
 def evaluation_key(uc: Any, run_id: str, which: str) -> str:
@@ -194,13 +197,12 @@ def package_prefix(uc: Any, run_id: str) -> str:
     return f"{run_prefix(uc, run_id)}/package"
 
 
-def registered_key(uc: Any, run_id: str) -> str:
-    return f"{run_prefix(uc, run_id)}/registered.json"
+registered_key = _run_file("registered.json")
 
-
-def experiment_key(uc: Any, run_id: str) -> str:
-    """The run's experiment record: candidates side by side, data hash, code version, profile."""
-    return f"{run_prefix(uc, run_id)}/experiment.json"
+experiment_key = _run_file(
+    "experiment.json",
+    "The run's experiment record: candidates side by side, data hash, code version, profile.",
+)
 
 
 def training_root(uc: Any) -> str:
@@ -230,8 +232,7 @@ def ledger_entry_key(model: str, seq: int, entry_id: str) -> str:
 
 
 # -- scoring ---------------------------------------------------------------------------------------------
-def predictions_key(uc: Any, day: date | str) -> str:
-    return f"{_partition('predictions', uc, day)}/predictions.parquet"
+predictions_key = _daily_file("predictions", "predictions.parquet")
 
 
 def shadow_predictions_key(uc: Any, day: date | str, version: int) -> str:
@@ -252,12 +253,9 @@ def monitoring_prefix(uc: Any) -> str:
     return f"monitoring/{_n(uc)}"
 
 
-def monitoring_report_key(uc: Any, day: date | str) -> str:
-    return f"{monitoring_prefix(uc)}/date={day_str(day)}/report.html"
+monitoring_report_key = _daily_file("monitoring", "report.html")
 
-
-def monitoring_result_key(uc: Any, day: date | str) -> str:
-    return f"{monitoring_prefix(uc)}/date={day_str(day)}/result.json"
+monitoring_result_key = _daily_file("monitoring", "result.json")
 
 
 def timeseries_key(uc: Any) -> str:

@@ -158,7 +158,7 @@ def step_evaluate(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str
 
 def step_package(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str, Any]) -> dict[str, Any]:
     """Risk QA, model card and the exact skops bytes that will be registered."""
-    from include.lifecycle.model.packaging import model_card, risk_qa, runtime_requirements
+    from include.lifecycle.model.packaging import CardEvidence, model_card, risk_qa, runtime_requirements
 
     holdout = store.read_frame(layout.holdout_key(uc, run_id))
     model, data = _load_verified(store, best["model_key"], best.get("model_sha256"))
@@ -169,8 +169,8 @@ def step_package(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str,
     lineage = store.read_json(layout.lineage_key(uc, run_id))
     qa = risk_qa(model, holdout, uc, threshold=evaluation["threshold"])
     requirements = runtime_requirements()
-    card = model_card(uc, evaluation, comparison, qa, record, lineage, champion=champion_eval,
-                      requirements=requirements)
+    card = model_card(uc, CardEvidence(evaluation, comparison, qa, record, lineage, champion=champion_eval,
+                                       requirements=requirements))
     digest = sha256_bytes(data)  # the very bytes that were evaluated are the ones registered
     pkg = layout.package_prefix(uc, run_id)
     store.write_bytes(f"{pkg}/model.skops", data)

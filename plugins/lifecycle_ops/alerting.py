@@ -207,23 +207,13 @@ def _build_and_send(context: Mapping[str, Any], kind: str, smtp_conn_id: str | N
     return send_alert(alert, smtp_conn_id, webhook_conn_id, to=to)
 
 
-def notify(
-    context: Mapping[str, Any],
-    kind: str,
-    summary: str | None = None,
-    *,
-    details: Mapping[str, Any] | None = None,
-    links: Mapping[str, str] | None = None,
-    severity: str | None = None,
-    use_case: str | None = None,
-    partition: Any = None,
-) -> dict[str, str]:
+def notify(context: Mapping[str, Any], kind: str, summary: str | None = None, **alert_args: Any) -> dict[str, str]:
     """Build an alert of ``kind`` from the task's context and send it; never raises (see :func:`send_alert`).
 
-    ``partition`` overrides the partition read from the context (a run that picked its day from asset events).
+    ``alert_args`` are :func:`alert_from_context`'s (details, links, severity, use_case, partition); ``partition``
+    overrides the one read from the context (a run that picked its day from asset events).
     """
-    return _build_and_send(context, kind, summary=summary, details=details, links=links, severity=severity,
-                           use_case=use_case, partition=partition)
+    return _build_and_send(context, kind, summary=summary, **alert_args)
 
 
 # --------------------------------------------------------------------------------------------- notifiers

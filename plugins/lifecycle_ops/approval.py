@@ -169,10 +169,11 @@ def evidence_body(uc: Any, registry: Any, version: int, action: str, reason: str
         for name, check in (qa.get("checks") or {}).items():
             lines.append(f"- {name}: {_fmt(check.get('value'))} (bound {_fmt(check.get('bound'))}) — "
                          f"{'ok' if check.get('passed') else 'FAILED'}")
-    from lifecycle_ops.links import evaluation_url, model_card_url
+    from lifecycle_ops.links import console_url
 
-    lines += ["", f"**Model card:** [{uc.name} v{version}]({model_card_url(uc.name, version)}) · "
-                  f"**Evaluation:** [side by side with the champion]({evaluation_url(uc.name, version)})"]
+    card_url, evaluation_url = (console_url(page, uc.name, version=version) for page in ("model_card", "evaluation"))
+    lines += ["", f"**Model card:** [{uc.name} v{version}]({card_url}) · "
+                  f"**Evaluation:** [side by side with the champion]({evaluation_url})"]
     lines += ["", "Approve only if you accept this model for production; a comment is required. "
                   "No answer before the deadline counts as **Reject**."]
     return "\n".join(lines)

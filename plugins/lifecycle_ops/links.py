@@ -23,42 +23,34 @@ def base_url() -> str:
     return str(conf.get("api", "base_url", fallback="http://localhost:8080/")).rstrip("/") + PREFIX
 
 
-def _uc(use_case: str) -> str:
-    return f"{base_url()}/uc/{quote(str(use_case), safe='')}"
+# Every console page about one use case, relative to ``/uc/<use case>/``: one table for alerts, approvals and the
+# console's own task tab, so a moved page cannot leave a stale link behind.
+PAGES = {
+    "model_card": "models/{version}",
+    "evaluation": "models/{version}/evaluation",
+    "registry": "registry",
+    "data": "data/{day}",
+    "validation_report": "data/{day}/report.html",
+    "profile": "data/{day}/profile.html",
+    "monitoring": "monitoring",
+    "drift_report": "monitoring/{day}/report.html",
+    "experiments": "experiments",
+    "training_profile": "experiments/{run}/profile.html",
+}
 
 
-def _day(day: Any) -> str:
-    from include.lifecycle.layout import day_str
+def console_path(page: str, use_case: str, day: Any = None, version: int | None = None, run: str = "") -> str:
+    """``/uc/<use case>/<page>`` with the day (``YYYY-MM-DD``), version or training run filled in; no base URL."""
+    from include.lifecycle.layout import day_str, safe
 
-    return day_str(day)
-
-
-def model_card_url(use_case: str, version: int) -> str:
-    return f"{_uc(use_case)}/models/{int(version)}"
-
-
-def evaluation_url(use_case: str, version: int) -> str:
-    return f"{_uc(use_case)}/models/{int(version)}/evaluation"
+    filled = PAGES[page].format(day=day_str(day) if day is not None else "",
+                                version=int(version) if version is not None else "", run=quote(safe(run)))
+    return f"/uc/{quote(str(use_case), safe='')}/{filled}"
 
 
-def registry_url(use_case: str) -> str:
-    return f"{_uc(use_case)}/registry"
-
-
-def data_url(use_case: str, day: Any) -> str:
-    return f"{_uc(use_case)}/data/{_day(day)}"
-
-
-def validation_report_url(use_case: str, day: Any) -> str:
-    return f"{_uc(use_case)}/data/{_day(day)}/report.html"
-
-
-def monitoring_url(use_case: str) -> str:
-    return f"{_uc(use_case)}/monitoring"
-
-
-def drift_report_url(use_case: str, day: Any) -> str:
-    return f"{_uc(use_case)}/monitoring/{_day(day)}/report.html"
+def console_url(page: str, use_case: str, day: Any = None, version: int | None = None) -> str:
+    """The absolute URL of :func:`console_path` under the API server's base URL."""
+    return base_url() + console_path(page, use_case, day, version)
 
 
 def alerts_url() -> str:
@@ -85,17 +77,17 @@ def alert_links(use_case: str | None, kind: str, partition: Any = None,
         version = (details or {}).get("version")
         links: dict[str, str] = {}
         if kind in _DATA_KINDS and partition:
-            links["validation (console)"] = data_url(use_case, partition)
-            links["validation report"] = validation_report_url(use_case, partition)
+            links["validation (console)"] = console_url("data", use_case, partition)
+            links["validation report"] = console_url("validation_report", use_case, partition)
         if kind in _MODEL_KINDS and version is not None:
-            links["model card"] = model_card_url(use_case, int(version))
-            links["evaluation"] = evaluation_url(use_case, int(version))
+            links["model card"] = console_url("model_card", use_case, version=int(version))
+            links["evaluation"] = console_url("evaluation", use_case, version=int(version))
         if kind in _MODEL_KINDS:
-            links["registry"] = registry_url(use_case)
+            links["registry"] = console_url("registry", use_case)
         if kind in _WATCH_KINDS:
             if partition:
-                links["drift report"] = drift_report_url(use_case, partition)
-            links["monitoring charts"] = monitoring_url(use_case)
+                links["drift report"] = console_url("drift_report", use_case, partition)
+            links["monitoring charts"] = console_url("monitoring", use_case)
         links["console alerts"] = alerts_url()
         return links
     except Exception:  # noqa: BLE001 - a config read failing must not stop the alert

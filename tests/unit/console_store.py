@@ -59,6 +59,11 @@ def build(store, uc, rows: pd.DataFrame) -> dict:
                           "success": False, "unexpected_count": 1}]})
     store.write_text(layout.validation_report_key(uc, DAY), "<html><body><h1>GX report</h1><script>1</script>"
                                                             "</body></html>")
+    # EDA profiles where the acquisition and training DAGs write them (Evidently's HTML is opaque to the console).
+    store.write_text(layout.profile_key(uc, DAY), f"<html><body>EDA profile {DAY}</body></html>")
+    store.write_json(layout.profile_summary_key(uc, DAY), {
+        "status": "ok", "sampling_text": [f"Profiled rows: all 97 rows profiled (no sampling). {EVIL}"]})
+    store.write_text(layout.training_profile_key(uc, "run-2"), "<html><body>training-set profile</body></html>")
     series = []
     for i, day in enumerate(DAYS):
         share = 0.1 if i == 0 else 0.6  # the second day drifts

@@ -110,7 +110,8 @@ PAGES = ["/", f"/uc/{UC}/", f"/uc/{UC}/registry", f"/uc/{UC}/registry?at=2100-01
          f"/uc/{UC}/data/{DAY}", f"/uc/{UC}/monitoring", f"/uc/{UC}/experiments", "/alerts",
          f"/task/{UC}__data_acquisition/r1/validate", f"/run/{UC}__model_monitoring/r1"]
 REPORTS = [f"/uc/{UC}/models/1/card.html", f"/uc/{UC}/data/{DAY}/report.html",
-           f"/uc/{UC}/monitoring/{DAY}/report.html"]
+           f"/uc/{UC}/monitoring/{DAY}/report.html", f"/uc/{UC}/data/{DAY}/profile.html",
+           f"/uc/{UC}/experiments/run-2/profile.html"]
 API = ["/api/v1/use-cases", f"/api/v1/use-cases/{UC}/versions", f"/api/v1/use-cases/{UC}/versions/1",
        f"/api/v1/use-cases/{UC}/versions/1/model-card", f"/api/v1/use-cases/{UC}/champion",
        f"/api/v1/use-cases/{UC}/champion-at?at=2100-01-01T00:00:00Z", f"/api/v1/use-cases/{UC}/ledger",
@@ -219,6 +220,28 @@ def test_task_tab_links_and_redirects_to_what_the_run_produced(client) -> None:
     assert go.status_code == 303 and go.headers["location"] == f"/lifecycle/uc/{UC}/monitoring/{DAY}/report.html"
     card = get(client, f"/task/{UC}__model_training/run-2/register?go=model_card", follow_redirects=False)
     assert card.headers["location"] == f"/lifecycle/uc/{UC}/models/2"
+    profile = get(client, f"/task/{UC}__data_acquisition/r1/profile?go=profile", follow_redirects=False)
+    assert profile.headers["location"] == f"/lifecycle/uc/{UC}/data/{DAY}/profile.html"
+    assert get(client, profile.headers["location"][len("/lifecycle"):]).text.count(f"EDA profile {DAY}") == 1
+    trained = get(client, f"/task/{UC}__model_training/run-2/profile_training_set?go=training_profile",
+                  follow_redirects=False)
+    assert trained.headers["location"] == f"/lifecycle/uc/{UC}/experiments/run-2/profile.html"
+    # run-1 has no stored profile, so its task page offers none rather than a dead link
+    assert "Training-set profile" not in get(client, f"/task/{UC}__model_training/run-1/register").text
+
+
+def test_eda_profiles_are_reachable_from_the_data_and_experiments_pages(client) -> None:
+    data = get(client, f"/uc/{UC}/data").text
+    assert f'href="/lifecycle/uc/{UC}/data/{DAY}/profile.html"' in data
+    partition = get(client, f"/uc/{UC}/data/{DAY}").text
+    assert 'id="data-profile"' in partition and "all 97 rows profiled (no sampling)" in partition
+    assert EVIL not in partition  # the summary's text is escaped like every other value
+    runs = get(client, f"/uc/{UC}/experiments").text
+    assert runs.count('class="training-profile"') == 1  # run-2 has one, run-1 none
+    assert f'href="/lifecycle/uc/{UC}/experiments/run-2/profile.html"' in runs
+    sandboxed = get(client, f"/uc/{UC}/experiments/run-2/profile.html")
+    assert "sandbox" in sandboxed.headers["content-security-policy"]
+    assert get(client, f"/uc/{UC}/experiments/run-9/profile.html").status_code == 404
 
 
 def test_api_versions_champion_ledger(client) -> None:

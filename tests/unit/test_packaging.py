@@ -17,6 +17,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from include.lifecycle.model.evaluation import compare
 from include.lifecycle.model.packaging import (
+    CardEvidence,
     UntrustedTypeError,
     dumps_model,
     is_allowed_type,
@@ -25,6 +26,7 @@ from include.lifecycle.model.packaging import (
     risk_qa,
     runtime_requirements,
 )
+from tests.unit.conftest import override
 
 
 def _double(x):
@@ -119,13 +121,17 @@ def test_model_card_tells_the_story_from_the_evidence(split, small_uc, fitted, e
     qa = risk_qa(cand, holdout, small_uc, threshold=ev["threshold"])
     lineage = {"as_of": "2026-01-09", "features": [{}] * 3, "labels": [{}] * 2, "joined_rows": 1600,
                "train_rows": 1200, "holdout_rows": 400, "lineage_sha256": "ab" * 32}
-    card = model_card(small_uc, ev, comparison, qa, record, lineage, champion=champ_ev,
-                      requirements=runtime_requirements())
+    card = model_card(small_uc, CardEvidence(ev, comparison, qa, record, lineage, champion=champ_ev,
+                                             requirements=runtime_requirements()))
     md, html = card["markdown"], card["html"]
     assert "Which customers will churn next period" in md
     assert "| roc_auc | " + f"{ev['metrics']['roc_auc']:.4f} | {champ_ev['metrics']['roc_auc']:.4f} |" in md
     assert "champion v4" in md and "contract=Month-to-month" in md and "senior_citizen" in md
     assert ("NOT BLESSED" in md) != comparison["blessed"]
+    # The intended use is the YAML's own words (the retention team for churn), not one text for every use case.
+    assert "retention team's offer" in md and "Predict `churn`" not in md
+    generic = model_card(override(small_uc, intended_use=""), CardEvidence(ev, comparison, qa, record, lineage))
+    assert "Predict `churn` for the records of the `churn` use case" in generic["markdown"]
     for heading in ("Data lineage", "Intended use", "Limits", "Risk QA", "Slices"):
         assert f"## {heading}" in md and f"<h2>{heading}</h2>" in html
     assert "2026-01-09" in md and "scikit-learn==" in md

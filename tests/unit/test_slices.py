@@ -140,7 +140,7 @@ def test_the_sme_request_and_the_model_card_show_each_slice_with_its_interval_an
     import pandas as pd
 
     from include.lifecycle import layout
-    from include.lifecycle.model.packaging import model_card
+    from include.lifecycle.model.packaging import CardEvidence, model_card
     from include.lifecycle.model.registry import registry_for
     from include.lifecycle.store import LocalStore
     from lifecycle_ops.approval import evidence_body
@@ -168,5 +168,5 @@ def test_the_sme_request_and_the_model_card_show_each_slice_with_its_interval_an
         assert check["detail"] in body  # the reason, word for word, under Blessed
     record = {"name": "logreg", "estimator": "x", "best_params": {}, "cv_metric": "roc_auc", "cv_score": 0.8,
               "cv_folds": 2, "train_rows": 1, "config_sha256": "0" * 64, "code_version": "t", "trained_at": "t"}
-    card = model_card(uc, ev, comparison, {"checks": {}}, record, {})
+    card = model_card(uc, CardEvidence(ev, comparison, {"checks": {}}, record, {}))
     assert f"| {warned[0]['slice']} |" in card["markdown"] and "roc_auc >= 0.9: warn" in card["markdown"]

@@ -24,6 +24,14 @@ ColumnKind = Literal["numeric", "binary", "categorical"]
 Label = str | int | bool
 
 
+def _only_known(value: dict[str, Any], known: Any, message: str) -> dict[str, Any]:
+    """``value`` when its keys are all in ``known``, else a ValueError naming the strangers."""
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ValueError(message.format(unknown=unknown, known=list(known)))
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
@@ -149,18 +157,13 @@ class Evaluation(_Strict):
     @field_validator("thresholds")
     @classmethod
     def _known_metrics(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - set(METRICS))
-        if unknown:
-            raise ValueError(f"unknown metrics {unknown}; known: {list(METRICS)}")
-        return value
+        return _only_known(value, METRICS, "unknown metrics {unknown}; known: {known}")
 
     @field_validator("slice_thresholds")
     @classmethod
     def _slice_metrics(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(SLICE_METRICS))
-        if unknown:
-            raise ValueError(f"metrics {unknown} are not computed per slice; per-slice metrics: {list(SLICE_METRICS)}")
-        return value
+        return _only_known(value, SLICE_METRICS,
+                           "metrics {unknown} are not computed per slice; per-slice metrics: {known}")
 
 
 class Candidate(_Strict):
@@ -201,10 +204,7 @@ class Monitoring(_Strict):
     @field_validator("performance_min")
     @classmethod
     def _known(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(METRICS))
-        if unknown:
-            raise ValueError(f"unknown metrics {unknown}; known: {list(METRICS)}")
-        return value
+        return _only_known(value, METRICS, "unknown metrics {unknown}; known: {known}")
 
 
 class Profiling(_Strict):
@@ -247,6 +247,7 @@ class Schedules(_Strict):
 class UseCaseConfig(_Strict):
     name: str
     description: str = ""
+    intended_use: str = Field("", description="who acts on the predictions and how (the model card quotes it)")
     owner_sme: str | None = None
     model_name: str | None = Field(None, pattern=KEY_SAFE_RE.pattern)
     dataset: Dataset

@@ -16,6 +16,7 @@ import platform
 import re
 import time
 import warnings
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -228,17 +229,24 @@ def _f(value: Any) -> str:
     return str(value)
 
 
-def model_card(
-    uc: UseCase,
-    evaluation: dict[str, Any],
-    comparison: dict[str, Any],
-    qa: dict[str, Any],
-    record: dict[str, Any],
-    lineage: dict[str, Any],
-    champion: dict[str, Any] | None = None,
-    requirements: dict[str, Any] | None = None,
-) -> dict[str, str]:
+@dataclass(frozen=True)
+class CardEvidence:
+    """What a model card is built from: the evaluation step's outputs, risk QA, the training record and lineage."""
+
+    evaluation: dict[str, Any]
+    comparison: dict[str, Any]
+    qa: dict[str, Any]
+    record: dict[str, Any]
+    lineage: dict[str, Any]
+    champion: dict[str, Any] | None = None
+    requirements: dict[str, Any] | None = None
+
+
+def model_card(uc: UseCase, evidence: CardEvidence) -> dict[str, str]:
     """Markdown and self-contained HTML (plots inlined as base64 PNG) from the evaluation evidence."""
+    evaluation, comparison, qa, record, lineage = (evidence.evaluation, evidence.comparison, evidence.qa,
+                                                   evidence.record, evidence.lineage)
+    champion, requirements = evidence.champion, evidence.requirements
     ci = evaluation["bootstrap"]
     title = f"Model card — {uc.name} / {record['name']}"
     sections: list[tuple[str, list[str] | list[list[str]], str]] = []
@@ -274,11 +282,10 @@ def model_card(
         f"({lineage.get('train_rows')} train / {lineage.get('holdout_rows')} holdout, id-hashed), "
         f"lineage sha256 `{str(lineage.get('lineage_sha256', ''))[:16]}`.",
     ], "text"))
-    sections.append(("Intended use", [
-        f"Rank the customers of the `{uc.name}` use case by risk for a retention offer, scoring daily batches "
-        f"with the contract in include/config/{uc.name}.yaml. A decision support for the retention team, "
-        "not an automated decision about an individual.",
-    ], "text"))
+    sections.append(("Intended use", [" ".join(str(uc.raw.get("intended_use") or (
+        f"Predict `{uc.target}` for the records of the `{uc.name}` use case, scoring daily batches with the "
+        f"contract in its YAML; a decision support for the people named in it, not an automated decision "
+        "about an individual.")).split())], "text"))
     sections.append(("Limits", [
         "Trained on a static public snapshot replayed as daily batches; real drift will differ.",
         "The threshold is tuned on the same holdout it is reported on, so the expected cost is optimistic.",

@@ -8,6 +8,7 @@ the console. Everything is addressed by use case + a parsed date or version, nev
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -53,10 +54,34 @@ def page(request: Request, template: str, title: str, user: Any, **context: Any)
     return HTMLResponse(html, headers={"Content-Security-Policy": PAGE_CSP, **SECURITY_HEADERS})
 
 
+def _or_404(found: Any, message: str) -> Any:
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, message)
+    return found
+
+
 def report(html: str | None, what: str) -> HTMLResponse:
-    if html is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what}")
-    return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP, **SECURITY_HEADERS})
+    return HTMLResponse(_or_404(html, f"no {what}"), headers={"Content-Security-Policy": REPORT_CSP, **SECURITY_HEADERS})
+
+
+@dataclass(frozen=True)
+class UcPage:
+    """What every page of one use case needs: the request, the use case (access already checked), who asks, and
+    the store."""
+
+    request: Request
+    uc: Any
+    user: Any
+    store: Any
+
+    def render(self, template: str, what: str, current: str, **context: Any) -> HTMLResponse:
+        return page(self.request, template, f"{self.uc.name}: {what}", self.user, uc=self.uc.name, current=current,
+                    **context)
+
+
+def uc_page(request: Request, uc: Any = Depends(use_case_dep), user: Any = Depends(current_user),
+            store: Any = Depends(get_store)) -> UcPage:
+    return UcPage(request, uc, user, store)
 
 
 def _day(day: str) -> str:
@@ -92,49 +117,46 @@ def index(request: Request, user: Any = Depends(current_user), names: list[str] 
 
 
 @router.get("/uc/{uc}/")
-def overview(request: Request, uc: Any = Depends(use_case_dep), user: Any = Depends(current_user),
-             store: Any = Depends(get_store), runs: Any = Depends(latest_runs)):
+def overview(p: UcPage = Depends(uc_page), runs: Any = Depends(latest_runs)):
     from lifecycle_ops.console.auth import use_case_dags
 
+    uc, store = p.uc, p.store
     dags = use_case_dags(uc.name)
     found = runs(dags)
     stages = [{"stage": d.split("__", 1)[1], "dag_id": d, **found.get(d, {})} for d in dags]
     entries = views.ledger(store, uc)
     days = views.monitoring_days(store, uc)
     drift = views.monitoring_result(store, uc, days[-1]) if days else None
-    return page(request, "overview.html", f"{uc.name}: overview", user, uc=uc.name, current="overview",
-                champion=views.champion(store, uc), approvals=views.open_approvals(entries), drift=drift,
-                quarantined=views.quarantined_last_days(store, uc), stages=stages)
+    return p.render("overview.html", "overview", "overview", champion=views.champion(store, uc),
+                    approvals=views.open_approvals(entries), drift=drift,
+                    quarantined=views.quarantined_last_days(store, uc), stages=stages)
 
 
 @router.get("/uc/{uc}/registry")
-def registry(request: Request, at: str | None = None, uc: Any = Depends(use_case_dep),
-             user: Any = Depends(current_user), store: Any = Depends(get_store)):
+def registry(at: str | None = None, p: UcPage = Depends(uc_page)):
     from include.lifecycle.model.registry import parse_time
 
+    uc, store = p.uc, p.store
     at_version = moment = None
     if at:
         try:
             moment = parse_time(at)
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{at!r} is not an ISO time") from exc
+            raise HTTPException(422, f"{at!r} is not an ISO time") from exc
         at_version = views.champion_at(store, uc, moment)["champion_version"]
     entries = views.ledger(store, uc)
     found = views.versions(store, uc)
-    return page(request, "registry.html", f"{uc.name}: registry", user, uc=uc.name, current="registry",
-                versions=found, timeline=views.champion_timeline(entries), ledger=entries,
-                primary=(found[0]["primary_metric"] if found else None) or "metric",
-                at=moment.isoformat() if moment else None, at_version=at_version,
-                at_input=moment.strftime("%Y-%m-%dT%H:%M") if moment else "")
+    return p.render("registry.html", "registry", "registry", versions=found,
+                    timeline=views.champion_timeline(entries), ledger=entries,
+                    primary=(found[0]["primary_metric"] if found else None) or "metric",
+                    at=moment.isoformat() if moment else None, at_version=at_version,
+                    at_input=moment.strftime("%Y-%m-%dT%H:%M") if moment else "")
 
 
 @router.get("/uc/{uc}/models/{number}")
-def model(request: Request, number: int, uc: Any = Depends(use_case_dep), user: Any = Depends(current_user),
-          store: Any = Depends(get_store)):
-    found = views.version(store, uc, number)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no version {number}")
-    return page(request, "model.html", f"{uc.name}: model v{number}", user, uc=uc.name, current="registry", v=found)
+def model(number: int, p: UcPage = Depends(uc_page)):
+    found = _or_404(views.version(p.store, p.uc, number), f"no version {number}")
+    return p.render("model.html", f"model v{number}", "registry", v=found)
 
 
 @router.get("/uc/{uc}/models/{number}/card.html")
@@ -143,45 +165,33 @@ def model_card(number: int, uc: Any = Depends(use_case_dep), store: Any = Depend
 
 
 @router.get("/uc/{uc}/models/{number}/evaluation")
-def evaluation(request: Request, number: int, uc: Any = Depends(use_case_dep), user: Any = Depends(current_user),
-               store: Any = Depends(get_store)):
-    found = views.evaluation(store, uc, number)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no version {number}")
-    return page(request, "evaluation.html", f"{uc.name}: evaluation of v{number}", user, uc=uc.name,
-                current="registry", ev=found)
+def evaluation(number: int, p: UcPage = Depends(uc_page)):
+    found = _or_404(views.evaluation(p.store, p.uc, number), f"no version {number}")
+    return p.render("evaluation.html", f"evaluation of v{number}", "registry", ev=found)
 
 
 @router.get("/uc/{uc}/compare")
-def compare(request: Request, a: int, b: int, uc: Any = Depends(use_case_dep), user: Any = Depends(current_user),
-            store: Any = Depends(get_store)):
-    found = views.compare(store, uc, a, b)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no version {a} or {b}")
-    return page(request, "compare.html", f"{uc.name}: v{a} vs v{b}", user, uc=uc.name, current="registry",
-                cmp=found)
+def compare(a: int, b: int, p: UcPage = Depends(uc_page)):
+    found = _or_404(views.compare(p.store, p.uc, a, b), f"no version {a} or {b}")
+    return p.render("compare.html", f"v{a} vs v{b}", "registry", cmp=found)
 
 
 @router.get("/uc/{uc}/data")
-def data(request: Request, uc: Any = Depends(use_case_dep), user: Any = Depends(current_user),
-         store: Any = Depends(get_store)):
-    return page(request, "data.html", f"{uc.name}: data", user, uc=uc.name, current="data",
-                partitions=views.partitions(store, uc))
+def data(p: UcPage = Depends(uc_page)):
+    return p.render("data.html", "data", "data", partitions=views.partitions(p.store, p.uc))
 
 
 @router.get("/uc/{uc}/data/{day}")
-def data_partition(request: Request, day: str, uc: Any = Depends(use_case_dep), user: Any = Depends(current_user),
-                   store: Any = Depends(get_store)):
+def data_partition(day: str, p: UcPage = Depends(uc_page)):
+    uc, store = p.uc, p.store
     day = _day(day)
-    found = views.partition(store, uc, day)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no validated partition {day}")
+    found = _or_404(views.partition(store, uc, day), f"no validated partition {day}")
     frame = views.quarantined_rows(store, uc, day)
     rows = [] if frame is None else frame.head(MAX_ROWS_SHOWN).astype(str).to_dict("records")
     columns = [] if frame is None else [str(c) for c in frame.columns]
-    return page(request, "partition.html", f"{uc.name}: partition {day}", user, uc=uc.name, current="data",
-                day=day, part=found, rows=rows, columns=columns, total=0 if frame is None else len(frame),
-                truncated=frame is not None and len(frame) > MAX_ROWS_SHOWN)
+    return p.render("partition.html", f"partition {day}", "data", day=day, part=found, rows=rows, columns=columns,
+                    total=0 if frame is None else len(frame),
+                    truncated=frame is not None and len(frame) > MAX_ROWS_SHOWN)
 
 
 @router.get("/uc/{uc}/data/{day}/report.html")
@@ -191,29 +201,42 @@ def data_report(day: str, uc: Any = Depends(use_case_dep), store: Any = Depends(
     return report(_text(store, validation_report_key(uc, _day(day))), "validation report")
 
 
+@router.get("/uc/{uc}/data/{day}/profile.html")
+def data_profile(day: str, uc: Any = Depends(use_case_dep), store: Any = Depends(get_store)):
+    """The partition's exploratory profile (Evidently, sampled as its summary says)."""
+    from include.lifecycle.layout import profile_key
+
+    return report(_text(store, profile_key(uc, _day(day))), "data profile")
+
+
+@router.get("/uc/{uc}/experiments/{run}/profile.html")
+def training_profile(run: str, uc: Any = Depends(use_case_dep), store: Any = Depends(get_store)):
+    """A training run's assembled-set profile, against the champion's training set where one exists."""
+    from include.lifecycle.layout import safe, training_profile_key
+
+    return report(_text(store, training_profile_key(uc, safe(run))), f"training-set profile of {run!r}")
+
+
 @router.get("/uc/{uc}/data/{day}/quarantine.csv")
 def quarantine_csv(day: str, uc: Any = Depends(use_case_dep), store: Any = Depends(get_store)):
     day = _day(day)
-    frame = views.quarantined_rows(store, uc, day)
-    if frame is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no quarantined rows on {day}")
+    frame = _or_404(views.quarantined_rows(store, uc, day), f"no quarantined rows on {day}")
     return Response(frame.to_csv(index=False), media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{uc.name}-quarantine-{day}.csv"', **SECURITY_HEADERS})
 
 
 @router.get("/uc/{uc}/monitoring")
-def monitoring(request: Request, uc: Any = Depends(use_case_dep), user: Any = Depends(current_user),
-               store: Any = Depends(get_store)):
+def monitoring(p: UcPage = Depends(uc_page)):
     from include.lifecycle.watch.settings import settings
     from lifecycle_ops.console.charts import monitoring_figures
 
+    uc, store = p.uc, p.store
     series = views.timeseries(store, uc)
     cfg = settings(uc)
     thresholds = {"drift_share": cfg["drift_share_threshold"], "column_drift": cfg["column_drift_threshold"],
                   "performance_min": cfg.get("performance_min") or {}}
     figures = monitoring_figures(series, views.column_psi(store, uc), thresholds) if series else []
-    return page(request, "monitoring.html", f"{uc.name}: monitoring", user, uc=uc.name, current="monitoring",
-                series=series, figures=figures, charts=bool(figures))
+    return p.render("monitoring.html", "monitoring", "monitoring", series=series, figures=figures, charts=bool(figures))
 
 
 @router.get("/uc/{uc}/monitoring/{day}/report.html")
@@ -224,10 +247,8 @@ def monitoring_report(day: str, uc: Any = Depends(use_case_dep), store: Any = De
 
 
 @router.get("/uc/{uc}/experiments")
-def experiments(request: Request, uc: Any = Depends(use_case_dep), user: Any = Depends(current_user),
-                store: Any = Depends(get_store)):
-    return page(request, "experiments.html", f"{uc.name}: experiments", user, uc=uc.name, current="experiments",
-                runs=views.experiments(store, uc))
+def experiments(p: UcPage = Depends(uc_page)):
+    return p.render("experiments.html", "experiments", "experiments", runs=views.experiments(p.store, p.uc))
 
 
 @router.get("/alerts")
@@ -277,23 +298,30 @@ def task_links(base: str, store: Any, uc: Any, stage: str, run_id: str, day: str
                ) -> dict[str, tuple[str, str]]:
     """What the console holds for one stage's run: ``{key: (label, url)}``, only what exists."""
     from include.lifecycle import layout
+    from lifecycle_ops.links import console_path
 
-    root = f"{base}/uc/{quote(uc.name)}"
+    def link(label: str, page: str, **where: Any) -> tuple[str, str]:
+        return label, base + console_path(page, uc.name, **where)
+
     out: dict[str, tuple[str, str]] = {}
     day = views.parse_day(day or "") if day else None
     if stage in ("data_acquisition", "feature_engineering") and day:
         if store.exists(layout.validation_report_key(uc, day)):
-            out["validation_report"] = ("Great Expectations report", f"{root}/data/{day}/report.html")
+            out["validation_report"] = link("Great Expectations report", "validation_report", day=day)
         if store.exists(layout.validation_result_key(uc, day)):
-            out["quarantine"] = ("Validation and quarantined rows", f"{root}/data/{day}")
+            out["quarantine"] = link("Validation and quarantined rows", "data", day=day)
+        if store.exists(layout.profile_key(uc, day)):
+            out["profile"] = link(f"Data profile (EDA) of {day}", "profile", day=day)
     if stage in ("model_training", "model_rollback"):
         version = views.registered_version(store, uc, run_id)
         if version is not None:
-            out["model_card"] = (f"Model card of v{version}", f"{root}/models/{version}")
-            out["evaluation"] = (f"Evaluation of v{version}", f"{root}/models/{version}/evaluation")
-        out["registry"] = ("Registry", f"{root}/registry")
+            out["model_card"] = link(f"Model card of v{version}", "model_card", version=version)
+            out["evaluation"] = link(f"Evaluation of v{version}", "evaluation", version=version)
+        if store.exists(layout.training_profile_key(uc, run_id)):
+            out["training_profile"] = link("Training-set profile (EDA)", "training_profile", run=run_id)
+        out["registry"] = link("Registry", "registry")
     if stage in ("model_monitoring", "batch_scoring") and day:
         if store.exists(layout.monitoring_report_key(uc, day)):
-            out["drift_report"] = (f"Drift report of {day}", f"{root}/monitoring/{day}/report.html")
-        out["monitoring"] = ("Monitoring charts", f"{root}/monitoring")
+            out["drift_report"] = link(f"Drift report of {day}", "drift_report", day=day)
+        out["monitoring"] = link("Monitoring charts", "monitoring")
     return out

@@ -155,7 +155,8 @@ def partitions(store: Any, uc: Any) -> list[dict[str, Any]]:
     for day in reversed(layout.partition_dates(store, "validation", uc, "result.json")):
         result = _json(store, layout.validation_result_key(uc, day)) or {}
         out.append({k: result.get(k) for k in ("date", "status", "received", "accepted", "quarantined", "reasons",
-                                                "gx_success", "validated_at")} | {"date": day})
+                                                "gx_success", "validated_at")}
+                   | {"date": day, "has_profile": store.exists(layout.profile_key(uc, day))})
     return out
 
 
@@ -165,7 +166,9 @@ def partition(store: Any, uc: Any, day: str) -> dict[str, Any] | None:
         return None
     return {"result": result, "reasons": _json(store, layout.quarantine_reasons_key(uc, day)),
             "has_report": store.exists(layout.validation_report_key(uc, day)),
-            "has_rows": store.exists(layout.quarantine_rows_key(uc, day))}
+            "has_rows": store.exists(layout.quarantine_rows_key(uc, day)),
+            "has_profile": store.exists(layout.profile_key(uc, day)),
+            "profile": _json(store, layout.profile_summary_key(uc, day))}
 
 
 def quarantined_rows(store: Any, uc: Any, day: str) -> Any:
@@ -239,6 +242,7 @@ def experiments(store: Any, uc: Any) -> list[dict[str, Any]]:
         best = _json(store, layout.best_key(uc, run)) or {}
         registered = _json(store, layout.registered_key(uc, run)) or {}
         out.append({"run_id": run, "best": best.get("name"), "registered_version": registered.get("version"),
+                    "has_profile": store.exists(layout.training_profile_key(uc, run)),
                     "trained_at": max(str(c.get("trained_at") or "") for c in candidates),
                     "candidates": sorted(candidates, key=lambda c: -(c.get("cv_score") or 0))})
     return sorted(out, key=lambda r: r["trained_at"], reverse=True)
