@@ -131,4 +131,10 @@ class DriftReportLink(_ConsoleLink):
     go = "drift_report"
 
 
-CONSOLE_LINKS = [ValidationReportLink(), QuarantineLink(), ModelCardLink(), DriftReportLink()]
+class DataProfileLink(_ConsoleLink):
+    name = "Data profile (EDA)"
+    stages = ("data_acquisition",)
+    go = "profile"
+
+
+CONSOLE_LINKS = [ValidationReportLink(), QuarantineLink(), DataProfileLink(), ModelCardLink(), DriftReportLink()]

@@ -71,7 +71,7 @@ def test_the_plugin_is_loaded_with_its_views_and_links(airflow):
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/lifecycle"]
     assert {v["destination"] for v in plugin["external_views"]} == {"nav", "dag", "dag_run", "task_instance"}
     links = " ".join(plugin["global_operator_extra_links"])
-    for cls in ("ValidationReportLink", "QuarantineLink", "ModelCardLink", "DriftReportLink"):
+    for cls in ("ValidationReportLink", "QuarantineLink", "DataProfileLink", "ModelCardLink", "DriftReportLink"):
         assert cls in links, plugin["global_operator_extra_links"]
 
 

@@ -353,6 +353,8 @@ def test_task_extra_links_only_on_stages_that_have_the_page() -> None:
     assert acquisition["Validation report"].endswith(
         f"/lifecycle/task/{UC}__data_acquisition/manual__2026-01-05T00%3A00%3A00%2B00%3A00/t?go=validation_report")
     assert acquisition["Model card"] == "" and acquisition["Drift report"] == ""
+    assert acquisition["Data profile (EDA)"].endswith("?go=profile")
+    assert links(f"{UC}__model_training")["Data profile (EDA)"] == ""
     assert links(f"{UC}__model_training")["Model card"].endswith("?go=model_card")
     assert links(f"{UC}__model_monitoring")["Drift report"].endswith("?go=drift_report")
     assert set(links("some_other_dag").values()) == {""}
