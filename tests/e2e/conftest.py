@@ -35,6 +35,14 @@ def receivers() -> Iterator[tuple[SmtpReceiver, WebhookReceiver]]:
         yield smtp, hook
 
 
+def use_case_registry(store: Any, name: str) -> Any:
+    """The registry the platform writes to for one use case (its name comes from the use case's YAML)."""
+    from include.lifecycle.config import load_use_case
+    from include.lifecycle.model.registry import registry_for
+
+    return registry_for(store, load_use_case(name))
+
+
 def e2e_config_dir(tmp_path_factory) -> Path:
     """The bundled YAMLs with a compressed calendar, as a deployment would keep its own config folder.
 

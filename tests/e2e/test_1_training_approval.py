@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import dag_id
+from tests.e2e.conftest import dag_id, use_case_registry
 
 pytestmark = pytest.mark.e2e
 
@@ -22,14 +22,6 @@ HISTORY_DAY = "2025-12-31"  # the replay's already-labelled history partition
 DAYS = [HISTORY_DAY, "2026-01-01", "2026-01-02"]
 ACQUISITION, TRAINING, ROLLBACK = (dag_id(s, USE_CASE) for s in ("data_acquisition", "model_training",
                                                                  "model_rollback"))
-
-
-def _registry(store):
-    """The registry the platform writes to (its name comes from the use case; the e2e YAML only changes values)."""
-    from include.lifecycle.config import load_use_case
-    from include.lifecycle.model.registry import registry_for
-
-    return registry_for(store, load_use_case(USE_CASE))
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +63,7 @@ def test_data_acquisition_counts_add_up(airflow, loaded_data, store):
 
 def test_approve_promotes_with_ledger_and_notification(airflow, loaded_data, store, receivers):
     smtp, hook = receivers
-    registry = _registry(store)
+    registry = use_case_registry(store, USE_CASE)
     run_id = _train_until_gate(airflow)
 
     pending = airflow.pending_approvals(TRAINING, run_id)
@@ -123,7 +115,7 @@ def test_approve_promotes_with_ledger_and_notification(airflow, loaded_data, sto
 
 
 def test_reject_skips_promotion_and_is_recorded(airflow, loaded_data, store):
-    registry = _registry(store)
+    registry = use_case_registry(store, USE_CASE)
     champion_before = registry.alias_version("champion")
     run_id = _train_until_gate(airflow)
     version = airflow.xcom(TRAINING, run_id, "register")["version"]
@@ -140,7 +132,7 @@ def test_reject_skips_promotion_and_is_recorded(airflow, loaded_data, store):
 
 def test_artifact_altered_after_request_refuses_promotion(airflow, loaded_data, store, receivers):
     smtp, _ = receivers
-    registry = _registry(store)
+    registry = use_case_registry(store, USE_CASE)
     champion_before = registry.alias_version("champion")
     run_id = _train_until_gate(airflow)
     version = airflow.xcom(TRAINING, run_id, "register")["version"]
@@ -157,7 +149,7 @@ def test_artifact_altered_after_request_refuses_promotion(airflow, loaded_data, 
 
 
 def test_no_answer_before_the_deadline_is_a_reject(airflow, loaded_data, store):
-    registry = _registry(store)
+    registry = use_case_registry(store, USE_CASE)
     champion_before = registry.alias_version("champion")
     run_id = _train_until_gate(airflow, {"approval_timeout_hours": 0.005})  # 18 s
     version = airflow.xcom(TRAINING, run_id, "register")["version"]
@@ -171,7 +163,7 @@ def test_no_answer_before_the_deadline_is_a_reject(airflow, loaded_data, store):
 def test_rollback_to_previous_goes_through_the_gate_and_the_ledger_answers_when(airflow, loaded_data, store):
     from datetime import UTC, datetime
 
-    registry = _registry(store)
+    registry = use_case_registry(store, USE_CASE)
     first = registry.alias_version("champion")
     assert first is not None, "the approve scenario should have promoted a champion"
     run_id = _train_until_gate(airflow)

@@ -28,7 +28,7 @@ from urllib.parse import unquote
 import pytest
 
 from scripts.rest_client import TERMINAL
-from tests.e2e.conftest import dag_id
+from tests.e2e.conftest import dag_id, use_case_registry
 
 pytestmark = pytest.mark.e2e
 
@@ -58,15 +58,8 @@ def _wait_for(predicate, timeout: float, what: str, diagnose=lambda: ""):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{diagnose()}")
 
 
-def _registry(store):
-    from include.lifecycle.config import load_use_case
-    from include.lifecycle.model.registry import registry_for
-
-    return registry_for(store, load_use_case(USE_CASE))
-
-
 def _entries(store, version: int, event: str) -> list[dict]:
-    return [e for e in _registry(store).ledger() if e["event"] == event and e["version"] == version]
+    return [e for e in use_case_registry(store, USE_CASE).ledger() if e["event"] == event and e["version"] == version]
 
 
 # -- getting to a pending gate ---------------------------------------------------------------------------------
@@ -177,7 +170,7 @@ def test_a_user_who_is_not_assigned_is_told_so_first_and_cannot_approve(ui, airf
     expect(page.get_by_text("Access Denied").first).to_be_visible()
     assert airflow.pending_approvals(TRAINING, shared_gate["run_id"]), "the request must still be pending"
     version = shared_gate["version"]
-    assert not [e for e in _registry(store).ledger() if e["version"] == version
+    assert not [e for e in use_case_registry(store, USE_CASE).ledger() if e["version"] == version
                 and e["event"] in ("approved", "rejected", "approval_refused")]
 
 
@@ -190,7 +183,7 @@ def test_an_assigned_sme_approves_with_a_comment_and_the_champion_moves(ui, airf
     answer_in_ui(page, airflow, run_id, "Approve", comment)
     assert airflow.wait_run(TRAINING, run_id, timeout=300) == "success", airflow.diagnose(TRAINING, run_id)
 
-    registry = _registry(store)
+    registry = use_case_registry(store, USE_CASE)
     assert registry.alias_version("champion") == version
     [approved] = _entries(store, version, "approved")
     assert approved["actor"] == "sme_alice" and approved["comment"] == comment, approved
@@ -204,7 +197,7 @@ def test_an_approve_without_comment_sent_over_rest_is_refused_where_the_sme_look
                                                                                   training_data):
     expect = _expect()
     smtp, hook = receivers
-    champion_before = _registry(store).alias_version("champion")
+    champion_before = use_case_registry(store, USE_CASE).alias_version("champion")
     gate = train_to_gate(airflow)
     run_id, version = gate["run_id"], gate["version"]
     # A client that bypasses the form: Airflow's API accepts any params_input (200).
@@ -213,7 +206,7 @@ def test_an_approve_without_comment_sent_over_rest_is_refused_where_the_sme_look
     assert airflow.wait_run(TRAINING, run_id, timeout=300) == "failed", airflow.diagnose(TRAINING, run_id)
     states = airflow.task_states(TRAINING, run_id)
     assert states[GATE] == "failed" and states["promote"] == "upstream_failed", states
-    assert _registry(store).alias_version("champion") == champion_before
+    assert use_case_registry(store, USE_CASE).alias_version("champion") == champion_before
 
     why = f"APPROVAL REFUSED: sme_alice's Approve of churn v{version} was not accepted because an approval must " \
           "carry a comment"
@@ -235,7 +228,7 @@ def test_an_approve_without_comment_sent_over_rest_is_refused_where_the_sme_look
 
 
 def test_an_sme_rejects_with_a_comment_and_nothing_is_promoted(ui, airflow, store, training_data):
-    champion_before = _registry(store).alias_version("champion")
+    champion_before = use_case_registry(store, USE_CASE).alias_version("champion")
     gate = train_to_gate(airflow)
     run_id, version = gate["run_id"], gate["version"]
     comment = "Not before the pricing change in March."
@@ -244,7 +237,7 @@ def test_an_sme_rejects_with_a_comment_and_nothing_is_promoted(ui, airflow, stor
     answer_in_ui(page, airflow, run_id, "Reject", comment)
     assert airflow.wait_run(TRAINING, run_id, timeout=300) == "success", airflow.diagnose(TRAINING, run_id)
     assert airflow.task_states(TRAINING, run_id)["promote"] == "skipped"
-    assert _registry(store).alias_version("champion") == champion_before
+    assert use_case_registry(store, USE_CASE).alias_version("champion") == champion_before
     [rejected] = _entries(store, version, "rejected")
     assert rejected["actor"] == "sme_bob" and rejected["comment"] == comment, rejected
 

@@ -11,18 +11,11 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import dag_id
+from tests.e2e.conftest import dag_id, use_case_registry
 
 pytestmark = pytest.mark.e2e
 
 DAYS = ["2025-12-31", "2026-01-01"]
-
-
-def _registry(store, name):
-    from include.lifecycle.config import load_use_case
-    from include.lifecycle.model.registry import registry_for
-
-    return registry_for(store, load_use_case(name))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +59,7 @@ def test_credit_gate_uses_credits_smes_and_the_reject_is_its_own(airflow, store,
     airflow.wait_run(training, credit_at_gate, timeout=300)
     assert airflow.task_states(training, credit_at_gate)["promote"] == "skipped"
 
-    credit, churn = _registry(store, "credit"), _registry(store, "churn")
+    credit, churn = use_case_registry(store, "credit"), use_case_registry(store, "churn")
     assert credit.alias_version("champion") is None
     assert churn.alias_version("champion") is not None, "test_1 promoted a churn champion"
     assert credit.prefix != churn.prefix

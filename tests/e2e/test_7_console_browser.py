@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.conftest import dag_id
+from tests.e2e.conftest import dag_id, use_case_registry
 from tests.e2e.test_3_browser_approval import (  # noqa: F401 - training_data is a fixture reused here
     _expect,
     answer_in_ui,
@@ -45,13 +45,6 @@ def _patient_expect():
     expect.set_options(timeout=UI_TIMEOUT_MS)
     yield
     expect.set_options(timeout=5_000)
-
-
-def _registry(store):
-    from include.lifecycle.config import load_use_case
-    from include.lifecycle.model.registry import registry_for
-
-    return registry_for(store, load_use_case(USE_CASE))
 
 
 def console_frame(page):
@@ -89,7 +82,7 @@ def test_sme_follows_the_model_card_link_approves_and_sees_it_in_the_registry(ui
     comment = f"Card read; v{version} holds recall on month-to-month customers."
     answer_in_ui(page, airflow, run_id, "Approve", comment)
     assert airflow.wait_run(TRAINING, run_id, timeout=400) == "success", airflow.diagnose(TRAINING, run_id)
-    assert _registry(store).alias_version("champion") == version
+    assert use_case_registry(store, USE_CASE).alias_version("champion") == version
 
     page.get_by_role("button", name="Browse").click()
     page.get_by_role("menuitem", name="MLOps console").click()

@@ -8,7 +8,8 @@
    at once (no waiting for Airflow to settle); the run promotes.
 5. Afterwards: one registered version, one request, one approval, one promotion, one pending-approval alert.
 6. A second training run answered the moment its request appears: still one request, alert, decision, promotion.
-7. No secret of the platform in any log, artifact, alert or lineage event of all that.
+7. A rollback approved while a third version waits at its gate: that approval is refused as stale afterwards.
+8. No secret of the platform in any log, artifact, alert or lineage event of all that.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.e2e.conftest import use_case_registry
 from tests.faults.conftest import kill_component, restart_component, wait_for
 from tests.faults.load import burst, summary
 
@@ -26,13 +28,6 @@ pytestmark = pytest.mark.faults
 DAY = "2025-12-31"  # the replay's labelled history partition
 ACQUISITION, TRAINING = "churn__data_acquisition", "churn__model_training"
 BURST_TARGET = "credit__model_rollback"  # paused during the burst: its runs stay queued, only the writes count
-
-
-def _registry(store):
-    from include.lifecycle.config import load_use_case
-    from include.lifecycle.model.registry import registry_for
-
-    return registry_for(store, load_use_case("churn"))
 
 
 def test_rest_burst_while_a_lifecycle_runs(faulty):
@@ -103,7 +98,7 @@ def test_api_server_restart_keeps_the_approval_pending_and_answerable(faulty):
 
 def test_one_version_one_request_one_promotion(faulty):
     api, store, state = faulty["api"], faulty["store"], faulty["state"]
-    registry = _registry(store)
+    registry = use_case_registry(store, "churn")
     events = [(e["event"], e["version"]) for e in registry.ledger()]
     version = api.xcom(TRAINING, state["run"], "register")["version"]
     assert [e for e in events if e[0] == "registered"] == [("registered", version)], events
@@ -135,11 +130,50 @@ def test_an_answer_given_the_moment_the_request_appears_is_applied_once(faulty):
     print(f"sme_approval finished on try {gate['try_number']}")
     version = api.xcom(TRAINING, run, "register")["version"]
     gate_events = ("approval_requested", "approved", "rejected", "approval_refused", "promoted", "promotion_refused")
-    mine = [e["event"] for e in _registry(store).ledger() if e["version"] == version and e["event"] in gate_events]
+    mine = [e["event"] for e in use_case_registry(store, "churn").ledger() if e["version"] == version and e["event"] in gate_events]
     assert mine == ["approval_requested", "approved", "promoted"], mine
     alerts = [k for k in store.list("alerts/sent/") if store.read_json(k)["alert"]["kind"] == "approval_pending"
               and store.read_json(k)["alert"]["run_id"] == run]
     assert len(alerts) == 1, alerts
+
+
+def test_a_rollback_while_an_approval_is_pending_makes_that_approval_stale(faulty):
+    """Training runs of a use case run one at a time (``max_active_runs=1``); what races is a rollback, through
+    its own gate, while a retrained version waits for its SME. The champion moves once per approval: the
+    rollback moves it, and the approval given afterwards is refused, with the reason in the ledger, the task log
+    and an alert, because that version was judged against a champion that is no longer champion."""
+    api, store = faulty["api"], faulty["store"]
+    registry = use_case_registry(store, "churn")
+    judged_against = registry.alias_version("champion")
+    assert judged_against is not None and len(registry.versions()) >= 2, "tests 3-6 should have promoted twice"
+    run = api.trigger(TRAINING, {"partition_date": DAY, "note": "fault suite: rollback race"})
+    api.wait_task(TRAINING, run, "sme_approval", {"awaiting_input"}, timeout=600)
+    candidate = api.xcom(TRAINING, run, "register")["version"]
+
+    rollback_dag = "churn__model_rollback"
+    rb = api.trigger(rollback_dag, {"target_version": "previous", "reason": "fault drill: the champion misbehaves"})
+    api.wait_task(rollback_dag, rb, "sme_approval", {"awaiting_input"}, timeout=300)
+    assert api.answer(rollback_dag, rb, "sme_approval", "Approve", "roll back while v3 waits",
+                      user="sme_alice").status_code == 200
+    assert api.wait_run(rollback_dag, rb, timeout=300) == "success", api.diagnose(rollback_dag, rb)
+    rolled_to = registry.alias_version("champion")
+    assert rolled_to not in (None, judged_against)
+
+    assert api.answer(TRAINING, run, "sme_approval", "Approve", "approved after the rollback, unaware of it",
+                      user="sme_bob").status_code == 200
+    assert api.wait_run(TRAINING, run, timeout=400) == "failed", api.diagnose(TRAINING, run)
+    assert api.task_states(TRAINING, run)["promote"] == "failed"
+    assert registry.alias_version("champion") == rolled_to  # the stale approval moved nothing
+    mine = [e for e in registry.ledger() if e["version"] == candidate]
+    assert [e["event"] for e in mine] == ["registered", "approval_requested", "approved", "promotion_refused"], mine
+    reason = mine[-1]["comment"]
+    assert f"the champion is v{rolled_to} now" in reason and f"made against v{judged_against}" in reason, reason
+    moves = [e for e in registry.ledger() if e["event"] in ("promoted", "rolled_back")]
+    approvals = [e for e in registry.ledger() if e["event"] == "approved"]
+    assert len(moves) == len(approvals) - 1, (moves, approvals)  # every approval but the stale one moved it once
+    refused = [store.read_json(k)["alert"] for k in store.list("alerts/sent/")
+               if store.read_json(k)["alert"]["kind"] == "promotion_refused"]
+    assert [a["run_id"] for a in refused] == [run] and f"v{rolled_to} now" in refused[0]["summary"], refused
 
 
 def _healthy(plat) -> bool:
@@ -149,7 +183,6 @@ def _healthy(plat) -> bool:
         return requests.get(f"{plat.base_url}/api/v2/monitor/health", timeout=3).status_code == 200
     except requests.RequestException:
         return False
-
 
 
 def test_no_secret_in_any_log_artifact_alert_or_lineage_event(faulty):
