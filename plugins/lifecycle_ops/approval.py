@@ -4,7 +4,7 @@ What the stock operator already does, and we keep: it waits in ``awaiting_input`
 worker slot, appears under *Required actions* in the UI, lets only ``assigned_users`` answer (the API
 refuses anyone else), applies ``defaults`` at ``response_timeout`` and skips downstream on Reject.
 
-What this adds (DESIGN.md section 5):
+What this adds:
 
 * the request body is the **evidence**: candidate vs champion metrics with confidence intervals, the
   per-slice table, risk QA, business cost, the blessing reasons and where the model card is;

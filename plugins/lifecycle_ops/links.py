@@ -95,10 +95,19 @@ def alert_links(use_case: str | None, kind: str, partition: Any = None,
 
 
 class _ConsoleLink(BaseOperatorLink):
-    """A task's button to the console; shown only on the stages that have the page."""
+    """A task's button to the console; shown only on the stages that have the page.
+
+    Each link is a class (Airflow keys a link's XCom and its plugin registration by class name), declared in one
+    line: ``class X(_ConsoleLink, label=..., stages=..., go=...)``.
+    """
 
     stages: tuple[str, ...] = ()
     go = ""
+
+    def __init_subclass__(cls, label: str = "", stages: tuple[str, ...] = (), go: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if label:
+            cls.name, cls.stages, cls.go = label, stages, go  # type: ignore[assignment]
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
         _, sep, stage = str(ti_key.dag_id).partition(SEPARATOR)
@@ -107,34 +116,25 @@ class _ConsoleLink(BaseOperatorLink):
         return task_url(ti_key.dag_id, ti_key.run_id, ti_key.task_id, self.go)
 
 
-class ValidationReportLink(_ConsoleLink):
-    name = "Validation report"
-    stages = ("data_acquisition", "feature_engineering")
-    go = "validation_report"
+class ValidationReportLink(_ConsoleLink, label="Validation report", stages=("data_acquisition", "feature_engineering"),
+                           go="validation_report"):
+    pass
 
 
-class QuarantineLink(_ConsoleLink):
-    name = "Quarantined rows"
-    stages = ("data_acquisition",)
-    go = "quarantine"
+class QuarantineLink(_ConsoleLink, label="Quarantined rows", stages=("data_acquisition",), go="quarantine"):
+    pass
 
 
-class ModelCardLink(_ConsoleLink):
-    name = "Model card"
-    stages = ("model_training", "model_rollback")
-    go = "model_card"
+class DataProfileLink(_ConsoleLink, label="Data profile (EDA)", stages=("data_acquisition",), go="profile"):
+    pass
 
 
-class DriftReportLink(_ConsoleLink):
-    name = "Drift report"
-    stages = ("model_monitoring",)
-    go = "drift_report"
+class ModelCardLink(_ConsoleLink, label="Model card", stages=("model_training", "model_rollback"), go="model_card"):
+    pass
 
 
-class DataProfileLink(_ConsoleLink):
-    name = "Data profile (EDA)"
-    stages = ("data_acquisition",)
-    go = "profile"
+class DriftReportLink(_ConsoleLink, label="Drift report", stages=("model_monitoring",), go="drift_report"):
+    pass
 
 
 CONSOLE_LINKS = [ValidationReportLink(), QuarantineLink(), DataProfileLink(), ModelCardLink(), DriftReportLink()]
