@@ -37,16 +37,16 @@ from lifecycle_ops import factory
 from lifecycle_ops.approval import SMEApprovalOperator
 from lifecycle_ops.tasks import training as t
 
-SHADOW_POKE_S = 1800  # shadow evidence grows once a day (a scored partition, a labels delivery)
-
 
 def build(uc):
     name = uc.name
     challenger = factory.challenger_asset(uc)
     champion = factory.champion_asset(uc)
     candidates = [c["name"] for c in uc.raw["candidates"]]
-    # approval.shadow: how long a request may wait for live evidence before it is dropped (skipped)
-    shadow_wait_s = float((uc.raw["approval"].get("shadow") or {}).get("max_wait_days", 14)) * 86400
+    # approval.shadow: how long a request may wait for live evidence (then it is skipped), and how often it looks
+    shadow = uc.raw["approval"].get("shadow") or {}
+    shadow_wait_s = float(shadow.get("max_wait_days", 14)) * 86400
+    shadow_poke_s = float(shadow.get("check_every_minutes", 30)) * 60
 
     @dag(
         dag_id=factory.dag_id(uc, "model_training"),
@@ -101,7 +101,7 @@ def build(uc):
         def register(**context) -> dict:
             return t.register(context, name, challenger)
 
-        @task.sensor(mode="reschedule", poke_interval=SHADOW_POKE_S, timeout=shadow_wait_s, soft_fail=True)
+        @task.sensor(mode="reschedule", poke_interval=shadow_poke_s, timeout=shadow_wait_s, soft_fail=True)
         def shadow_evidence(**context):
             return t.shadow_evidence(context, name)
 

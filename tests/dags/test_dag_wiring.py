@@ -98,6 +98,11 @@ def test_training_gate_sits_between_register_and_promote(dags, uc):
     # waiting for live evidence must not hold a worker slot for days, and a timeout drops the request (skip)
     sensor = dag.get_task("shadow_evidence")
     assert sensor.mode == "reschedule" and sensor.soft_fail and sensor.timeout >= 86400
+    # it looks as often as the YAML says (approval.shadow.check_every_minutes), 30 minutes by default
+    from include.lifecycle.config import load_use_case
+
+    shadow_cfg = load_use_case(uc).raw["approval"].get("shadow") or {}
+    assert sensor.poke_interval == 60 * float(shadow_cfg.get("check_every_minutes", 30))
     assert {"force_without_shadow", "force_reason"} <= set(dag.params)
     assert gate.use_case_name == uc
     assert outlets(dag, "register") == {f"model/{uc}@challenger"}

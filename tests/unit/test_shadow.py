@@ -232,5 +232,5 @@ def test_credit_asks_for_shadow_evidence_and_churn_does_not() -> None:
     from include.lifecycle.config import load_use_case
 
     assert load_use_case("credit").raw["approval"]["shadow"] == {"min_days": 7, "min_labelled_rows": 300,
-                                                                 "max_wait_days": 14}
+                                                                 "max_wait_days": 14, "check_every_minutes": 30}
     assert "shadow" not in load_use_case("churn").raw["approval"]

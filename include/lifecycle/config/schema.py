@@ -222,6 +222,8 @@ class Shadow(_Strict):
     min_days: int = Field(ge=1, description="replay days of live scoring the challenger must shadow")
     min_labelled_rows: int = Field(ge=1, description="matured labelled live rows the comparison needs")
     max_wait_days: float = Field(14, gt=0, description="the request is dropped (skipped) after waiting this long")
+    check_every_minutes: float = Field(30, gt=0, description="how often the waiting run looks for new evidence "
+                                                             "(it grows once a day: a scored day, a labels delivery)")
 
 
 class Approval(_Strict):
