@@ -246,6 +246,19 @@ def _score(s: Seen) -> tuple[list[Any], list[Any]]:
             [out(s.store, r["predictions_key"], version=r.get("sha256"), rows=r.get("rows"))])
 
 
+@step("shadow_score_day")
+def _shadow(s: Seen) -> tuple[list[Any], list[Any]]:
+    """The challenger scoring the day in shadow (its own keys), then the day's paired comparison with the champion
+    (which reads the served predictions and matured labels of every shadowed day up to this one)."""
+    r, d = s.result, s.result["date"]
+    marker = layout.features_source_key(s.uc, d)
+    features_sha = s.store.read_json(marker).get("features_sha256") if s.store.exists(marker) else None
+    ins = [inp(s.store, layout.features_key(s.uc, d), version=features_sha, rows=r.get("rows")),
+           s.version_in(int(r["challenger_version"]), "challenger")]
+    return ins, [out(s.store, r["shadow_key"], version=r.get("shadow_sha256"), rows=r.get("rows")),
+                 out(s.store, r["comparison_key"])]
+
+
 @step("monitor")
 def _monitor(s: Seen) -> tuple[list[Any], list[Any]]:
     r = s.result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pandas as pd
@@ -124,6 +125,18 @@ def test_the_scoring_task_shadows_after_serving_and_skips_without_a_challenger(w
     out = shadow_score_day(context, "churn", {"version": 1})
     assert out["challenger_version"] == 2 and out["shadow_key"] == layout.shadow_predictions_key(uc, LIVE[1], 2)
     assert out["verdict"] == "insufficient"  # labels for LIVE[1] arrive on LABELLED, after this run's day
+    from openlineage.client.serde import Serde
+
+    from lifecycle_ops import lineage
+
+    ins, outs = (([json.loads(Serde.to_json(d)) for d in side]) for side in lineage.datasets(
+        "shadow_score_day", uc, world, out))
+    assert [d["name"] for d in outs] == [str(world.local_path(k)) for k in (out["shadow_key"], out["comparison_key"])]
+    assert outs[0]["facets"]["version"]["datasetVersion"] == sha256_bytes(world.read_bytes(out["shadow_key"]))
+    assert outs[0]["outputFacets"]["outputStatistics"]["rowCount"] == out["rows"]
+    assert ins[0]["name"] == str(world.local_path(layout.features_key(uc, LIVE[1])))
+    assert ins[1]["facets"]["lifecycle_model"]["stage"] == "challenger" and ins[1]["facets"]["version"][
+        "datasetVersion"] == "2"
     registry = registry_for(world, uc)
     registry.set_alias("challenger", 1, expected_version=2)  # the champion itself: nothing to shadow
     try:
