@@ -15,7 +15,8 @@ What this adds:
   alert says so) instead of being quietly turned into a Reject;
 * the request says up front who is assigned and that anyone else is refused (Airflow's own form shows
   the Approve button to every user who can open it);
-* the decision is bound to **hashes** of the model, its evaluation, QA and data lineage, and written to
+* the decision is bound to **hashes** of the model, its evaluation, QA, data lineage and (with
+  ``approval.shadow``) the live shadow comparison shown in the request, and written to
   the registry's append-only **ledger** with who, when and the comment; :func:`apply_decision`
   re-checks the hashes before it moves the ``champion`` alias and refuses (with an alert) if anything
   changed after the SME looked.
@@ -24,6 +25,7 @@ What this adds:
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +35,8 @@ from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
 
 from lifecycle_ops.evidence_tables import shadow_section, slice_table
+
+log = logging.getLogger(__name__)
 
 DECISION_KEY = "evidence"
 COMMENT = "comment"
@@ -179,6 +183,25 @@ def evidence_body(uc: Any, registry: Any, version: int, action: str, reason: str
     return "\n".join(lines)
 
 
+def bind_shadow(store: Any, hashes: dict[str, str], shadow_gate: Mapping[str, Any]) -> tuple[dict[str, str], str]:
+    """The request's hashes plus the live (shadow) comparison's, and the Markdown showing it; both from one read
+    of the stored comparison, so the hash :func:`apply_decision` re-checks is of the bytes the SME was shown."""
+    from include.lifecycle.model.gate import SHADOW_HASH
+    from include.lifecycle.serve.shadow import bound_comparison
+
+    if shadow_gate.get("comparison_key"):
+        sha, comparison = bound_comparison(store, shadow_gate["comparison_key"])
+        if sha != shadow_gate.get("comparison_sha256"):  # rewritten since the sensor judged it: show and bind this one
+            log.warning("the shadow comparison %s changed after the shadow gate read it; the request shows and "
+                        "binds the current one (%s)", shadow_gate["comparison_key"], sha[:16])
+        shown = "\n" + "\n".join(shadow_section(comparison, {**shadow_gate, "comparison_sha256": sha}))
+        return {**hashes, SHADOW_HASH: sha}, shown
+    if shadow_gate.get("forced"):
+        return hashes, (f"\n\n**Shadow evidence overridden** by the run's trigger: {shadow_gate.get('force_reason')}"
+                        f" ({shadow_gate.get('reason')}).")
+    return hashes, ""
+
+
 class SMEApprovalOperator(ApprovalOperator):
     """Ask the assigned SMEs to approve a registered model version, with the evidence, bound by hashes.
 
@@ -238,13 +261,8 @@ class SMEApprovalOperator(ApprovalOperator):
         self.body = "\n".join(request_header(smes, deadline)) + evidence_body(
             uc, registry, version, self.action, reason=str(source.get("reason") or ""))
         shadow_gate = (ti.xcom_pull(task_ids=self.shadow_task_id) or {}) if self.shadow_task_id else {}
-        if shadow_gate.get("comparison_key"):  # the live comparison is evidence too: shown and bound by its hash
-            comparison = registry.store.read_json(shadow_gate["comparison_key"])
-            hashes = {**hashes, "shadow_comparison_sha256": shadow_gate["comparison_sha256"]}
-            self.body += "\n" + "\n".join(shadow_section(comparison, shadow_gate))
-        elif shadow_gate.get("forced"):
-            self.body += (f"\n\n**Shadow evidence overridden** by the run's trigger: {shadow_gate.get('force_reason')}"
-                          f" ({shadow_gate.get('reason')}).")
+        hashes, shown = bind_shadow(registry.store, hashes, shadow_gate)
+        self.body += shown
         # The champion this decision is about: the one the candidate was evaluated against (promote), or the one
         # being rolled back (rollback). Promotion refuses if the alias moved away from it meanwhile.
         if self.action == "promote":
@@ -352,8 +370,8 @@ class SMEApprovalOperator(ApprovalOperator):
 def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[str, Any]:
     """Move ``champion`` to the approved version after re-checking the evidence hashes.
 
-    Refuses (ledger entry + alert + task failure without retry) when the model, its evaluation, QA or
-    lineage changed after the SME looked, or when the champion moved in the meantime.
+    Refuses (ledger entry + alert + task failure without retry) when the model, its evaluation, QA, lineage or
+    the shadow comparison the SME was shown changed after the request, or when the champion moved meanwhile.
     """
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -381,11 +399,13 @@ def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[
 
     try:
         current = registry.evidence_hashes(version, verify=True)
-        if decision.get("shadow_comparison_key"):
-            current["shadow_comparison_sha256"] = sha256_bytes(registry.store.read_bytes(
-                decision["shadow_comparison_key"]))
     except (IntegrityError, StoreError) as exc:
         refuse(f"evidence no longer verifies ({exc})")
+    if key := decision.get("shadow_comparison_key"):
+        try:
+            current[gate.SHADOW_HASH] = sha256_bytes(registry.store.read_bytes(key))
+        except StoreError as exc:
+            refuse(f"the shadow result the SME saw (the live comparison at {key}) is gone ({exc})")
     previous = registry.alias_version("champion")
     expected = gate.expected_champion(decision, previous)
     if why := gate.promotion_refusal(approved, current, previous, expected, kind):
@@ -394,9 +414,12 @@ def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[
         move = registry.rollback if kind == "rolled_back" else registry.promote
         entry = move(version, actor=decision.get("actor", "unknown"), comment=decision.get("comment", ""),
                      approval={"ledger_entry": decision.get("ledger_entry"), "run_id": context["run_id"]},
-                     expected_champion=expected)
+                     expected_champion=expected,  # and the registry re-hashes its own evidence as it moves
+                     expected_hashes={k: v for k, v in approved.items() if k != gate.SHADOW_HASH})
     except ConflictError as exc:
         refuse(f"the champion moved while this run was deciding ({exc})")
+    except IntegrityError as exc:
+        refuse(f"evidence changed while this run was promoting ({exc})")
     notify(context, kind, (f"{registry.name} champion is now v{version} (was "
                            f"{'v' + str(previous) if previous else 'none'}), approved by {decision.get('actor')}"),
            use_case=uc.name, details={"version": version, "previous": previous})

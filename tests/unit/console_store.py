@@ -1,5 +1,6 @@
 """A store holding what the console shows: two really trained and registered versions (v1 champion, v2
-registered), a validated partition with quarantined rows, two monitoring days, a sent alert.
+registered), a validated partition with quarantined rows, two monitoring days, a sent alert, and three live days
+served by v1 and shadow-scored by v2, each compared as labels mature (the library's own scoring and shadow code).
 
 The registry part is built by the library (training steps + registry); the validation and monitoring
 artifacts are written at their layout keys in the shape the acquisition and monitoring steps write them,
@@ -16,10 +17,13 @@ import pandas as pd
 from include.lifecycle import layout, steps
 from include.lifecycle.model.features import clean
 from include.lifecycle.model.registry import registry_for
+from include.lifecycle.serve.scoring import score_partition
+from include.lifecycle.serve.shadow import compare_in_shadow, score_shadow
 
 DAY = "2026-01-05"
 DAYS = ("2026-01-04", "2026-01-05")
 EVIL = "<script>alert('x')</script>"
+LIVE = ("2026-01-10", "2026-01-11", "2026-01-12")  # v2 in shadow; each day's labels arrive the next day
 
 
 def train_and_register(store, uc, rows: pd.DataFrame, run_id: str, start: date = date(2026, 1, 1),
@@ -39,6 +43,21 @@ def train_and_register(store, uc, rows: pd.DataFrame, run_id: str, start: date =
     return steps.step_register(store, uc, run_id)
 
 
+def shadow_live_days(store, uc, rows: pd.DataFrame) -> None:
+    """The batch-scoring DAG on each live day: v1 serves, v2 scores in shadow, the day's comparison is written;
+    the previous day's labels are delivered that day (so the days have 0, 100 and 200 labelled rows)."""
+    previous = None
+    for day, idx in zip(LIVE, np.array_split(np.arange(len(rows)), len(LIVE)), strict=True):
+        part = rows.iloc[idx]
+        store.write_frame(layout.features_key(uc, day), clean(part.drop(columns=[uc.target]), uc))
+        score_partition(store, uc, day, 1)
+        score_shadow(store, uc, day, {"version": 2})
+        if previous is not None:
+            store.write_frame(layout.labels_key(uc, day), previous[[uc.id_column, uc.target]])
+        compare_in_shadow(store, uc, 2, day)
+        previous = part
+
+
 def build(store, uc, rows: pd.DataFrame) -> dict:
     train_and_register(store, uc, rows.iloc[:700], run_id="run-1")
     registry = registry_for(store, uc)
@@ -46,6 +65,7 @@ def build(store, uc, rows: pd.DataFrame) -> dict:
     train_and_register(store, uc, rows.iloc[:800], run_id="run-2", start=date(2026, 1, 3))
     registry.append("approval_requested", 2, actor="lifecycle",
                     details={"run_id": "manual__2", "action": "promote"})
+    shadow_live_days(store, uc, rows.iloc[800:1100])
     bad = rows.iloc[:3].astype(str).copy()
     bad["_line"] = ["2", "3", "4"]
     bad["_reasons"] = ["tenure: -5 < 0", f"contract: {EVIL} not allowed", "monthly_charges: not a number"]

@@ -19,7 +19,7 @@ from include.lifecycle.layout import features_key
 from include.lifecycle.model.features import clean
 from include.lifecycle.serve.scoring import score_partition
 from include.lifecycle.store import LocalStore
-from tests.unit.console_store import DAY, EVIL, build
+from tests.unit.console_store import DAY, EVIL, LIVE, build
 
 UC = "churn"
 
@@ -106,14 +106,16 @@ def _tokens(request, tokens):
 
 
 PAGES = ["/", f"/uc/{UC}/", f"/uc/{UC}/registry", f"/uc/{UC}/registry?at=2100-01-01T00:00:00Z",
-         f"/uc/{UC}/models/1", f"/uc/{UC}/models/1/evaluation", f"/uc/{UC}/compare?a=2&b=1", f"/uc/{UC}/data",
+         f"/uc/{UC}/models/1", f"/uc/{UC}/models/1/evaluation", f"/uc/{UC}/models/2", f"/uc/{UC}/models/2/evaluation",
+         f"/uc/{UC}/compare?a=2&b=1", f"/uc/{UC}/data",
          f"/uc/{UC}/data/{DAY}", f"/uc/{UC}/monitoring", f"/uc/{UC}/experiments", "/alerts",
          f"/task/{UC}__data_acquisition/r1/validate", f"/run/{UC}__model_monitoring/r1"]
 REPORTS = [f"/uc/{UC}/models/1/card.html", f"/uc/{UC}/data/{DAY}/report.html",
            f"/uc/{UC}/monitoring/{DAY}/report.html", f"/uc/{UC}/data/{DAY}/profile.html",
            f"/uc/{UC}/experiments/run-2/profile.html"]
 API = ["/api/v1/use-cases", f"/api/v1/use-cases/{UC}/versions", f"/api/v1/use-cases/{UC}/versions/1",
-       f"/api/v1/use-cases/{UC}/versions/1/model-card", f"/api/v1/use-cases/{UC}/champion",
+       f"/api/v1/use-cases/{UC}/versions/1/model-card", f"/api/v1/use-cases/{UC}/versions/2/shadow",
+       f"/api/v1/use-cases/{UC}/champion",
        f"/api/v1/use-cases/{UC}/champion-at?at=2100-01-01T00:00:00Z", f"/api/v1/use-cases/{UC}/ledger",
        f"/uc/{UC}/data/{DAY}/quarantine.csv"]
 
@@ -161,7 +163,7 @@ def test_access_is_decided_per_use_case_by_the_auth_manager(client) -> None:
     f"/uc/{UC}/data/%2e%2e/report.html", f"/uc/{UC}/monitoring/..%2F..%2Fetc/report.html",
     "/uc/..%2Fmodels/registry", "/uc/nope/registry", f"/uc/{UC}/models/99", f"/uc/{UC}/models/99/card.html",
     "/static/..%2Fapp.py", "/static/deps.py", f"/uc/{UC}/data/2026-01-09", f"/uc/{UC}/data/2026-01-09/quarantine.csv",
-    f"/api/v1/use-cases/{UC}/versions/42", "/api/v1/use-cases/nope/ledger",
+    f"/api/v1/use-cases/{UC}/versions/42", "/api/v1/use-cases/nope/ledger", f"/api/v1/use-cases/{UC}/versions/1/shadow",
     f"/task/{UC}__model_training/r1/train?go=model_card", "/task/other_dag/r1/t",
 ])
 def test_unknown_or_traversing_paths_are_404(client, path) -> None:
@@ -242,6 +244,60 @@ def test_eda_profiles_are_reachable_from_the_data_and_experiments_pages(client) 
     sandboxed = get(client, f"/uc/{UC}/experiments/run-2/profile.html")
     assert "sandbox" in sandboxed.headers["content-security-policy"]
     assert get(client, f"/uc/{UC}/experiments/run-9/profile.html").status_code == 404
+
+
+def _table(page: str, table_id: str) -> str:
+    return page.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+
+
+def test_a_shadowed_version_shows_its_live_comparison_per_day_beside_the_holdout(client, store, small) -> None:
+    from include.lifecycle.layout import shadow_comparison_key
+
+    page = get(client, f"/uc/{UC}/models/2").text
+    assert 'href="#shadow"' in page and 'id="shadow"' in page and "lost-in-shadow" not in page
+    latest = store.read_json(shadow_comparison_key(small, 2, LIVE[-1]))
+    o = latest["overall"]
+    assert f"As of {LIVE[-1]}: <strong>{latest['verdict']}</strong>" in page
+    days = _table(page, "shadow-days")
+    assert days.count("<tr>") == 1 + len(LIVE)  # the header and one row per compared day, newest first
+    assert days.index(LIVE[2]) < days.index(LIVE[1]) < days.index(LIVE[0])
+    assert f"<td>{LIVE[0]}</td><td>0</td>" in days and f"<td>{LIVE[2]}</td><td>200</td><td>2</td>" in days
+    assert f"<td>{o['difference']:.4f}</td><td>[{o['difference_ci'][0]:.4f}, {o['difference_ci'][1]:.4f}]</td>" in days
+    assert f"<td>{o['cost_difference']:.2f}</td><td>[{o['cost_difference_ci'][0]:.2f}, " in days
+    import json
+
+    from include.lifecycle.model.registry import registry_for
+
+    ev = json.loads(registry_for(store, small).artifact(2, "evaluation.json"))  # the holdout row beside the live one
+    held = ev["candidate"]["metrics"]["roc_auc"] - ev["champion"]["metrics"]["roc_auc"]
+    beside = _table(page, "shadow-vs-holdout")
+    assert "holdout, against v1" in beside and f"<td>{held:.4f}</td>" in beside
+    assert f"live, as of {LIVE[-1]}</td><td>200</td><td>{o['difference']:.4f}</td>" in beside
+    slices = _table(page, "shadow-slices")
+    judged = [(col, e) for col, entries in latest["slices"].items() for e in entries if e["judged"]]
+    assert judged
+    for col, e in judged:
+        assert f"<td>{col}={e['value']}</td><td>{e['rows']}</td><td>{e['difference']:.4f}</td>" in slices
+    assert f"Slices as of {LIVE[1]} (100 labelled rows)" in page  # the earlier day's slices, folded
+    assert 'id="shadow-days"' in get(client, f"/uc/{UC}/models/2/evaluation").text
+    assert 'id="shadow"' not in get(client, f"/uc/{UC}/models/1").text  # v1 never shadowed: no section
+
+
+def test_a_challenger_worse_on_live_rows_shows_lost_in_shadow(client, store, small) -> None:
+    """Labels that agree with the champion's own decisions: the challenger can only lose on them."""
+    from include.lifecycle.layout import labels_key, predictions_key
+    from include.lifecycle.serve.shadow import compare_in_shadow
+
+    served = pd.concat([store.read_frame(predictions_key(small, d)) for d in LIVE], ignore_index=True)
+    store.write_frame(labels_key(small, "2026-01-13"), served[[small.id_column, "predicted_label"]].rename(
+        columns={"predicted_label": small.target}))
+    result = compare_in_shadow(store, small, 2, "2026-01-13")
+    assert result["verdict"] == "challenger_loses", result["reason"]
+    page = get(client, f"/uc/{UC}/models/2").text
+    assert 'id="lost-in-shadow"' in page and "Lost in shadow as of 2026-01-13" in page
+    assert "live comparison (shadow): lost</a>" in page
+    assert '<td class="bad">challenger_loses' in _table(page, "shadow-days")
+    assert get(client, f"/api/v1/use-cases/{UC}/versions/2/shadow").json()["lost"] is True
 
 
 def test_api_versions_champion_ledger(client) -> None:

@@ -98,6 +98,15 @@ def test_promotion_refused_on_changed_evidence_first() -> None:
         "evidence changed after approval: model_sha256, qa_sha256"
 
 
+def test_a_rewritten_shadow_comparison_is_named_as_the_shadow_result() -> None:
+    approved = {**HASHES, "shadow_comparison_sha256": "s1"}
+    why = promotion_refusal(approved, {**approved, "shadow_comparison_sha256": "s2"}, 2, 2, "promoted")
+    assert why.startswith("evidence changed after approval: shadow_comparison_sha256; the shadow result")
+    assert "request again" in why
+    assert promotion_refusal(approved, dict(approved), 2, 2, "promoted") == ""
+    assert "shadow" not in promotion_refusal(HASHES, {**HASHES, "qa_sha256": "q2"}, 2, 2, "promoted")
+
+
 def test_promotion_refused_when_the_champion_moved() -> None:
     why = promotion_refusal(HASHES, dict(HASHES), 3, 2, "promoted")
     assert why == ("the champion is v3 now, but this decision was made against v2 (it moved after the evaluation); "

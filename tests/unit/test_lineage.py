@@ -53,7 +53,9 @@ def test_parquet_footer_gives_schema_rows_and_size_without_data_pages(where, sto
                           "partner": [i % 2 for i in range(500)]})
     target.write_frame("f/x.parquet", frame)
     size = len(target.read_bytes("f/x.parquet"))
-    monkeypatch.setattr(lineage, "FOOTER_TAIL", 64)  # smaller than the footer: the second ranged read is needed
+    from lifecycle_ops import lineage_datasets
+
+    monkeypatch.setattr(lineage_datasets, "FOOTER_TAIL", 64)  # smaller than the footer: the second ranged read
     fields, rows, got = lineage.parquet_footer(target, "f/x.parquet")
     assert fields == [("customer_id", "string"), ("tenure", "double"), ("partner", "int64")]
     assert (rows, got) == (500, size)
@@ -174,6 +176,74 @@ def test_model_datasets_carry_version_and_sha256(store, trained):
     train = as_json(outs[0])
     assert train["outputFacets"]["outputStatistics"]["rowCount"] == r["assemble"]["train_rows"]
     assert len(ins) == 6 and all(as_json(i)["inputFacets"]["inputStatistics"]["rowCount"] > 0 for i in ins)
+
+
+# -- EDA profiles: the rows they sampled, their HTML and JSON ---------------------------------------------------
+def _probe():
+    from airflow.sdk import DAG, task
+
+    with DAG("lineage_profile_probe", schedule=None):
+        @task
+        def profile() -> None: ...
+
+        return profile().operator
+
+
+def test_the_partition_profile_task_reports_the_accepted_rows_and_its_html_and_json(store, trained, monkeypatch):
+    """The task body as the acquisition DAG runs it, on a validated day, with a champion to stand beside."""
+    from lifecycle_ops.tasks.acquisition import profile_partition
+
+    uc, r, _ = trained
+    day = "2026-01-15"
+    store.write_bytes(layout.incoming_batch_key(uc, day), (DATA / "churn_out_of_range.csv").read_bytes())
+    validated = validation.validate_batch(store, uc, day)
+    monkeypatch.setenv("LIFECYCLE_ARTIFACT_ROOT", str(store.base))
+    operator = _probe()
+    context = {"task": operator, "run_id": "scheduled__1", "partition_key": day, "params": {}}
+    result = profile_partition(context, "churn", validated)
+    assert result["status"] == "ok" and result["reference_version"] == r["register"]["version"]
+
+    by_name = {key_of(o)[1]: as_json(o) for o in operator.outlets}
+    assert set(by_name) == {str(store.local_path(k)) for k in (layout.profile_key(uc, day),
+                                                               layout.profile_summary_key(uc, day))}
+    assert all(o["outputFacets"]["outputStatistics"]["size"] > 0 for o in by_name.values())
+    accepted, champion = (as_json(i) for i in operator.inlets)
+    assert accepted["name"] == str(store.local_path(layout.accepted_key(uc, day)))
+    assert accepted["facets"]["version"]["datasetVersion"] == validated["accepted_sha256"]  # what validate wrote
+    assert accepted["inputFacets"]["inputStatistics"]["rowCount"] == result["rows_profiled"] == validated["accepted"]
+    assert champion["facets"]["lifecycle_model"]["stage"] == "champion"
+    assert champion["facets"]["version"]["datasetVersion"] == str(r["register"]["version"])
+    # the walk from the profile reaches the delivered batch through validation
+    events = [{"inputs": [as_json(i) for i in ins], "outputs": [as_json(o) for o in outs]} for ins, outs in (
+        lineage.datasets("validate", uc, store, validated), (operator.inlets, operator.outlets))]
+    _, leaves = upstream(events, key_of(operator.outlets[0]))
+    assert str(store.local_path(layout.incoming_batch_key(uc, day))) in {name for _, name, _ in leaves}
+
+
+def test_the_training_set_profile_reports_the_assembled_set_and_a_failure_its_note(store, trained):
+    from include.lifecycle.data.profile import profile_training_set, record_failure
+
+    uc, r, days = trained
+    result = profile_training_set(store, uc, "run-1")
+    ins, outs = lineage.datasets("profile_training_set", uc, store, result, run_id="run-1")
+    train = as_json(ins[0])
+    assert train["name"] == str(store.local_path(layout.train_set_key(uc, "run-1")))
+    assert train["facets"]["version"]["datasetVersion"] == key_of(
+        lineage.datasets("assemble", uc, store, r["assemble"])[1][0])[2]  # the version assemble wrote
+    assert [key_of(o)[1] for o in outs] == [str(store.local_path(k)) for k in (
+        layout.training_profile_key(uc, "run-1"), layout.training_profile_summary_key(uc, "run-1"))]
+    events = [{"inputs": [as_json(i) for i in i_], "outputs": [as_json(o) for o in o_]} for i_, o_ in (
+        *(lineage.datasets("build", uc, store, b) for b in r["build"]),
+        lineage.datasets("assemble", uc, store, r["assemble"]), (ins, outs))]
+    _, leaves = upstream(events, key_of(outs[0]))
+    raw = {layout.date_of(name) for _, name, _ in leaves if name.endswith("accepted.parquet")}
+    assert raw == {d.isoformat() for d in days}  # the profile goes back to the raw partitions it was made of
+
+    note = record_failure(store, layout.training_profile_summary_key(uc, "run-1"), "the training set of run-1",
+                          ValueError("unreadable"))
+    failed_ins, failed_outs = lineage.datasets("profile_training_set", uc, store, {**note, "run_id": "run-1"})
+    assert [key_of(o)[1] for o in failed_outs] == [str(store.local_path(note["summary_key"]))]
+    assert key_of(failed_ins[0])[1] == train["name"]
 
 
 # -- reaching the listener -----------------------------------------------------------------------------------

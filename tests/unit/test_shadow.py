@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pandas as pd
@@ -124,6 +125,18 @@ def test_the_scoring_task_shadows_after_serving_and_skips_without_a_challenger(w
     out = shadow_score_day(context, "churn", {"version": 1})
     assert out["challenger_version"] == 2 and out["shadow_key"] == layout.shadow_predictions_key(uc, LIVE[1], 2)
     assert out["verdict"] == "insufficient"  # labels for LIVE[1] arrive on LABELLED, after this run's day
+    from openlineage.client.serde import Serde
+
+    from lifecycle_ops import lineage
+
+    ins, outs = (([json.loads(Serde.to_json(d)) for d in side]) for side in lineage.datasets(
+        "shadow_score_day", uc, world, out))
+    assert [d["name"] for d in outs] == [str(world.local_path(k)) for k in (out["shadow_key"], out["comparison_key"])]
+    assert outs[0]["facets"]["version"]["datasetVersion"] == sha256_bytes(world.read_bytes(out["shadow_key"]))
+    assert outs[0]["outputFacets"]["outputStatistics"]["rowCount"] == out["rows"]
+    assert ins[0]["name"] == str(world.local_path(layout.features_key(uc, LIVE[1])))
+    assert ins[1]["facets"]["lifecycle_model"]["stage"] == "challenger" and ins[1]["facets"]["version"][
+        "datasetVersion"] == "2"
     registry = registry_for(world, uc)
     registry.set_alias("challenger", 1, expected_version=2)  # the champion itself: nothing to shadow
     try:
@@ -234,3 +247,63 @@ def test_credit_asks_for_shadow_evidence_and_churn_does_not() -> None:
     assert load_use_case("credit").raw["approval"]["shadow"] == {"min_days": 7, "min_labelled_rows": 300,
                                                                  "max_wait_days": 14, "check_every_minutes": 30}
     assert "shadow" not in load_use_case("churn").raw["approval"]
+
+
+class _GateTI:
+    """What the promote task reads from the run: the SME gate's decision."""
+
+    def __init__(self, decision: dict) -> None:
+        self.decision = decision
+
+    def xcom_pull(self, task_ids: str, **_: object) -> dict:
+        assert task_ids == "approve"
+        return self.decision
+
+
+def test_promotion_refuses_a_shadow_result_rewritten_after_the_request(world, uc, tmp_path, monkeypatch) -> None:
+    """The request binds the live comparison it shows; a rewrite before promotion (a rerun on corrected labels)
+    refuses the move with a reason naming the shadow result, and a new request on the current one promotes."""
+    import shutil
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.lifecycle.serve.shadow import shadow_gate
+    from lifecycle_ops.approval import apply_decision, bind_shadow
+
+    shutil.copytree(world.local_path(""), tmp_path / "store")  # this test moves the champion: work on a copy
+    store = LocalStore(tmp_path / "store")
+    monkeypatch.setenv("LIFECYCLE_ARTIFACT_ROOT", str(store.local_path("")))
+    for key in [k for k in store.list("shadow/") if "/comparison/" in k]:
+        store.local_path(key).unlink()
+    for day in LIVE:
+        score_shadow(store, uc, day, {"version": 2})
+    compare_in_shadow(store, uc, 2, LABELLED)
+    registry = registry_for(store, uc)
+
+    def request() -> dict:
+        gate = shadow_gate(store, uc, 2)
+        assert gate["ready"] and not gate["lost"]
+        hashes, shown = bind_shadow(store, registry.evidence_hashes(2), gate)
+        assert hashes["shadow_comparison_sha256"] == sha256_bytes(store.read_bytes(gate["comparison_key"]))
+        assert f"**{gate['verdict']}**" in shown and hashes["shadow_comparison_sha256"][:16] in shown
+        return {"decision": "approved", "version": 2, "actor": "sme_alice", "comment": "live evidence holds",
+                "hashes": hashes, "ledger_entry": "e1", "action": "promote", "expected_champion": 1,
+                "shadow_comparison_key": gate["comparison_key"]}
+
+    decision = request()
+    shown_before = store.read_json(decision["shadow_comparison_key"])
+    labels = store.read_frame(layout.labels_key(uc, LABELLED))  # a label correction, then the day's comparison rerun
+    labels[uc.target] = labels[uc.target].sample(frac=1.0, random_state=3).to_numpy()
+    store.write_frame(layout.labels_key(uc, LABELLED), labels)
+    assert compare_in_shadow(store, uc, 2, LABELLED)["overall"] != shown_before["overall"]
+    context = {"ti": _GateTI(decision), "run_id": "manual__promote", "params": {}}
+    with pytest.raises(AirflowFailException, match="shadow result") as refused:
+        apply_decision(context, "approve", "churn")
+    assert "shadow_comparison_sha256" in str(refused.value)
+    assert registry.alias_version("champion") == 1
+    assert "shadow result" in [e for e in registry.ledger() if e["event"] == "promotion_refused"][-1]["comment"]
+
+    renewed = request()  # asked again: the SME now sees (and binds) the rewritten comparison
+    assert renewed["hashes"]["shadow_comparison_sha256"] != decision["hashes"]["shadow_comparison_sha256"]
+    moved = apply_decision({**context, "ti": _GateTI(renewed)}, "approve", "churn")
+    assert moved["event"] == "promoted" and moved["previous"] == 1 and registry.alias_version("champion") == 2

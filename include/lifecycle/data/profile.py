@@ -220,9 +220,10 @@ def _with_note(report_html: str, summary: dict[str, Any]) -> str:
     return report_html[:end] + note + report_html[end:]
 
 
-def champion_reference(store: ArtifactStore, uc: UseCase) -> tuple[pd.DataFrame | None, str, int | None]:
-    """A seeded sample of the champion's training rows (features + 0/1 target), a name for them and their total
-    row count; (None, why, None) without a champion.
+def champion_reference(store: ArtifactStore, uc: UseCase
+                       ) -> tuple[pd.DataFrame | None, str, int | None, int | None]:
+    """A seeded sample of the champion's training rows (features + 0/1 target), a name for them, their total
+    row count and the champion's version; (None, why, None, None) without a champion.
 
     Read from the run that trained it when its train set still has the sha256 training recorded (sampled in
     Arrow), else rebuilt from the manifest's lineage by the monitoring reference.
@@ -233,11 +234,11 @@ def champion_reference(store: ArtifactStore, uc: UseCase) -> tuple[pd.DataFrame 
 
     cfg = _settings(uc)
     if not cfg["compare_with_champion"]:
-        return None, "profiling.compare_with_champion is off", None
+        return None, "profiling.compare_with_champion is off", None, None
     registry = registry_for(store, uc)
     version = registry.alias_version("champion")
     if version is None:
-        return None, "no champion yet", None
+        return None, "no champion yet", None, None
     name = f"the training set of champion v{version}"
     run_id = registry.manifest(version).get("run_id")
     if run_id and store.exists(layout.train_set_key(uc, str(run_id))) and store.exists(layout.lineage_key(uc, str(run_id))):
@@ -247,18 +248,20 @@ def champion_reference(store: ArtifactStore, uc: UseCase) -> tuple[pd.DataFrame 
             unchanged = not expected or _file_sha256(path) == expected
         if unchanged:
             frame, total = read_sampled(store, key, cfg["sample_rows"], cfg["seed"] + 1)
-            return frame, name, total
+            return frame, name, total, version
     frame = reference_frame(store, uc, version, with_scores=False)
-    return frame, name, len(frame)
+    return frame, name, len(frame), version
 
 
-def _write(store: ArtifactStore, html_key: str, json_key: str, profile: Profile) -> dict[str, Any]:
+def _write(store: ArtifactStore, html_key: str, json_key: str, profile: Profile,
+           reference_version: int | None) -> dict[str, Any]:
     store.write_text(html_key, profile.html)
     summary = {**profile.summary, "html_key": html_key, "summary_key": json_key}
     store.write_json(json_key, summary)
     return {"status": "ok", "html_key": html_key, "summary_key": json_key, "uri": store.uri(html_key),
             "rows_total": summary["sampling"]["rows_total"], "rows_profiled": summary["sampling"]["rows_profiled"],
             "reference": (summary.get("reference") or {}).get("name") or summary.get("reference_note"),
+            "reference_version": reference_version if profile.summary.get("reference") else None,
             "seconds": summary["seconds"]}
 
 
@@ -278,21 +281,21 @@ def profile_partition(store: ArtifactStore, uc: UseCase, day: Any) -> dict[str, 
     """Profile the accepted rows of ``day`` beside the champion's training set; write HTML + JSON."""
     cfg = _settings(uc)
     frame, total = read_sampled(store, layout.accepted_key(uc, day), cfg["sample_rows"], cfg["seed"])
-    reference, ref_name, ref_total = champion_reference(store, uc)
+    reference, ref_name, ref_total, ref_version = champion_reference(store, uc)
     if reference is not None:
         reference = reference.drop(columns=[uc.target], errors="ignore")  # a partition has no labels yet
     profile = profile_frame(frame, uc, reference, reference_name=ref_name, population=(total, ref_total),
                             title=f"{uc.name}: accepted rows of {layout.day_str(day)}")
     return {"date": layout.day_str(day), **_write(store, layout.profile_key(uc, day),
-                                                  layout.profile_summary_key(uc, day), profile)}
+                                                  layout.profile_summary_key(uc, day), profile, ref_version)}
 
 
 def profile_training_set(store: ArtifactStore, uc: UseCase, run_id: str) -> dict[str, Any]:
     """Profile a run's assembled training set (with the target) beside the champion's training set."""
     cfg = _settings(uc)
     frame, total = read_sampled(store, layout.train_set_key(uc, run_id), cfg["sample_rows"], cfg["seed"])
-    reference, ref_name, ref_total = champion_reference(store, uc)
+    reference, ref_name, ref_total, ref_version = champion_reference(store, uc)
     profile = profile_frame(frame, uc, reference, reference_name=ref_name, population=(total, ref_total),
                             title=f"{uc.name}: training set of run {run_id}")
     return {"run_id": run_id, **_write(store, layout.training_profile_key(uc, run_id),
-                                       layout.training_profile_summary_key(uc, run_id), profile)}
+                                       layout.training_profile_summary_key(uc, run_id), profile, ref_version)}

@@ -11,6 +11,7 @@ from typing import Any
 
 APPROVE = "Approve"  # the option label of Airflow's ApprovalOperator
 COMMENT_MIN_LENGTH = 2  # shortest comment (after trimming) an Approve may carry
+SHADOW_HASH = "shadow_comparison_sha256"  # the live (shadow) comparison the SME saw, bound beside the registry's hashes
 
 
 def approval_refusal(chosen: str, actor: str, comment: str, assigned: list[str], *, approve: str = APPROVE,
@@ -47,7 +48,11 @@ def promotion_refusal(approved: Mapping[str, Any], current: Mapping[str, Any], c
     """Why an approved version must not move to champion ('' when it may): changed evidence, or a moved champion."""
     changed = changed_evidence(approved, current)
     if changed:
-        return f"evidence changed after approval: {', '.join(changed)}"
+        why = f"evidence changed after approval: {', '.join(changed)}"
+        if SHADOW_HASH in changed:
+            why += ("; the shadow result (the live comparison of challenger and champion the SME saw) was rewritten "
+                    "after the request, so its verdict and intervals may not be the ones approved: request again")
+        return why
     if expected != champion_now:
         judged = f"v{expected}" if expected else "no champion"
         return (f"the champion is v{champion_now} now, but this decision was made against {judged} (it moved after "

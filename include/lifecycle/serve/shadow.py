@@ -205,6 +205,16 @@ def latest_comparison(store: ArtifactStore, uc: UseCase, version: int) -> tuple[
     return keys[-1], store.read_json(keys[-1])
 
 
+def bound_comparison(store: ArtifactStore, key: str) -> tuple[str, dict[str, Any]]:
+    """The sha256 of the comparison stored at ``key`` and its content, from one read: what is shown is what is bound."""
+    import json
+
+    from include.lifecycle.store import sha256_bytes
+
+    data = store.read_bytes(key)
+    return sha256_bytes(data), json.loads(data)
+
+
 def shadow_gate(store: ArtifactStore, uc: UseCase, version: int) -> dict[str, Any]:
     """Whether the SME request for ``version`` may open: at once without ``approval.shadow``; else once the newest
     live comparison has enough evidence (``ready``), and never for a challenger that lost (``lost``)."""

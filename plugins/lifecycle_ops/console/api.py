@@ -68,6 +68,12 @@ def get_model_card(number: int, uc: Any = Depends(use_case_dep), store: Any = De
     return _or_404(views.model_card_markdown(store, uc, number), f"model card for version {number}")
 
 
+@router.get("/use-cases/{uc}/versions/{number}/shadow",
+            summary="Its live (shadow) comparisons with the champion, per day, beside the holdout one")
+def get_shadow(number: int, uc: Any = Depends(use_case_dep), store: Any = Depends(get_store)) -> dict[str, Any]:
+    return _or_404(views.shadow(store, uc, number), f"shadow comparison of version {number}")
+
+
 @router.get("/use-cases/{uc}/champion", summary="The champion (and challenger) aliases")
 def get_champion(uc: Any = Depends(use_case_dep), store: Any = Depends(get_store)) -> dict[str, Any]:
     return views.champion(store, uc)

@@ -156,7 +156,8 @@ def registry(at: str | None = None, p: UcPage = Depends(uc_page)):
 @router.get("/uc/{uc}/models/{number}")
 def model(number: int, p: UcPage = Depends(uc_page)):
     found = _or_404(views.version(p.store, p.uc, number), f"no version {number}")
-    return p.render("model.html", f"model v{number}", "registry", v=found)
+    return p.render("model.html", f"model v{number}", "registry", v=found,
+                    shadow=views.shadow(p.store, p.uc, number))
 
 
 @router.get("/uc/{uc}/models/{number}/card.html")
@@ -167,7 +168,8 @@ def model_card(number: int, uc: Any = Depends(use_case_dep), store: Any = Depend
 @router.get("/uc/{uc}/models/{number}/evaluation")
 def evaluation(number: int, p: UcPage = Depends(uc_page)):
     found = _or_404(views.evaluation(p.store, p.uc, number), f"no version {number}")
-    return p.render("evaluation.html", f"evaluation of v{number}", "registry", ev=found)
+    return p.render("evaluation.html", f"evaluation of v{number}", "registry", ev=found,
+                    shadow=views.shadow(p.store, p.uc, number))
 
 
 @router.get("/uc/{uc}/compare")

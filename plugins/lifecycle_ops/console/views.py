@@ -148,6 +148,71 @@ def compare(store: Any, uc: Any, a: int, b: int) -> dict[str, Any] | None:
             "comparison": {"a": left.get("comparison"), "b": right.get("comparison")}}
 
 
+
+# -- shadow (live) evidence ----------------------------------------------------------------------------
+def _live(o: dict[str, Any]) -> dict[str, Any]:
+    keep = ("rows", "positives", "metric", "champion", "challenger", "difference", "difference_ci", "cost_champion",
+            "cost_challenger", "cost_difference", "cost_difference_ci", "confidence")
+    return {k: o.get(k) for k in keep}
+
+
+def _slice_value(value: Any) -> str:
+    """One spelling per slice value: the live comparison reads ``1.0`` where the holdout's slice says ``1``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(number)) if number.is_integer() else str(number)
+
+
+def shadow(store: Any, uc: Any, number: int) -> dict[str, Any] | None:
+    """The version's live paired comparisons with the served champion, one per day it was compared (oldest first),
+    beside its holdout comparison; ``lost`` when the newest one says the challenger is worse. None if it never
+    shadowed."""
+    keys = [k for k in store.list(layout.shadow_prefix(uc, number))
+            if "/comparison/" in k and k.endswith("/comparison.json")]
+    found = sorted((c for c in (_json(store, k) for k in keys) if c), key=lambda c: str(c.get("date")))
+    if not found:
+        return None
+    days = []
+    for c in found:
+        slices = [{"column": col, "value": e.get("value"), "judged": bool(e.get("judged")), **_live(e)}
+                  for col, entries in (c.get("slices") or {}).items() for e in entries]
+        days.append({"date": c.get("date"), "labelled_rows": c.get("labelled_rows"), "verdict": c.get("verdict"),
+                     "reason": c.get("reason"), "enough_evidence": bool(c.get("enough_evidence")),
+                     "days_with_labels": len(c.get("days_with_labels") or []),
+                     "champion_versions": c.get("champion_versions") or [], "overall": _live(c.get("overall") or {}),
+                     "slices": slices})
+    latest = days[-1]
+    ev = evaluation(store, uc, number) or {}
+    cand, champ = ev.get("candidate") or {}, ev.get("champion") or {}
+    cm, pm = cand.get("metrics") or {}, champ.get("metrics") or {}
+    metric = cand.get("primary_metric") or latest["overall"].get("metric") or "roc_auc"
+    cost = "expected_cost_per_customer"
+
+    def minus(a: Any, b: Any) -> float | None:
+        return a - b if isinstance(a, int | float) and isinstance(b, int | float) else None
+
+    boot = cand.get("bootstrap") or {}
+    holdout = {"metric": metric, "rows": cand.get("rows"), "champion_version": (ev.get("comparison") or {}).get(
+        "champion_version"), "champion": pm.get(metric), "challenger": cm.get(metric),
+        "difference": minus(cm.get(metric), pm.get(metric)), "ci": [boot.get("low"), boot.get("high")],
+        "cost_champion": pm.get(cost), "cost_challenger": cm.get(cost), "cost_difference": minus(cm.get(cost),
+                                                                                                   pm.get(cost))}
+    slice_metric = cand.get("slice_metric") or metric
+    held, held_champ = ({(col, _slice_value(r.get("value"))): r for col, rows in (side.get("slices") or {}).items()
+                         for r in rows} for side in (cand, champ))
+    beside = []
+    for s in latest["slices"]:
+        where = (s["column"], _slice_value(s["value"]))
+        beside.append({**s, "holdout_rows": held.get(where, {}).get("rows"), "holdout_difference": minus(
+            held.get(where, {}).get(slice_metric), held_champ.get(where, {}).get(slice_metric))})
+    events = [{k: e.get(k) for k in ("at", "event", "actor", "comment")} for e in registry_for(store, uc).ledger()
+              if e["version"] == number and e["event"] in ("shadow_lost", "shadow_overridden")]
+    return {"version": number, "days": days, "latest": latest, "lost": latest["verdict"] == "challenger_loses",
+            "holdout": holdout, "slice_metric": slice_metric, "slices": beside, "events": events,
+            "shadow_days": found[-1].get("shadow_days") or []}
+
 # -- data ----------------------------------------------------------------------------------------------
 def partitions(store: Any, uc: Any) -> list[dict[str, Any]]:
     """Per day: validation status and counts, newest first."""

@@ -91,10 +91,11 @@ def profile_partition(context: dict[str, Any], name: str, validated: dict[str, A
     try:
         result = profile.profile_partition(store, uc, day)
     except Exception as exc:  # noqa: BLE001 - a profile is for people; the partition is accepted without it
-        return profile_failed(context, uc, store, layout.profile_summary_key(uc, day), f"partition {day}", exc)
+        note = profile_failed(context, uc, store, layout.profile_summary_key(uc, day), f"partition {day}", exc)
+        return lineage.report(context, "profile_partition", note, uc=uc, store=store, date=day.isoformat())
     print(f"data profile: {result['uri']} ({result['rows_profiled']} of {result['rows_total']} rows profiled, "
           f"reference: {result['reference']}, {result['seconds']} s)")
-    return result
+    return lineage.report(context, "profile_partition", result, uc=uc, store=store)
 
 
 def profile_failed(context: dict[str, Any], uc: Any, store: Any, key: str, what: str, exc: Exception

@@ -75,10 +75,13 @@ def shadow_score_day(context: dict[str, Any], name: str, champion: dict[str, Any
                f"v{champion['version']} on {comparison['labelled_rows']} live rows: {comparison['reason']}",
                use_case=uc.name, links={"shadow comparison": key},
                details={"challenger": challenger["version"], "champion": champion["version"]})
-    return {"date": scored["date"], "rows": scored["rows"], "challenger_version": challenger["version"],
-            "champion_version": champion["version"], "shadow_key": scored["predictions_key"],
-            "verdict": comparison["verdict"], "labelled_rows": comparison["labelled_rows"],
-            "enough_evidence": comparison["enough_evidence"], "seconds": scored["seconds"]}
+    result = {"date": scored["date"], "rows": scored["rows"], "challenger_version": challenger["version"],
+              "champion_version": champion["version"], "shadow_key": scored["predictions_key"],
+              "shadow_sha256": scored.get("sha256"),
+              "comparison_key": shadow_comparison_key(uc, int(challenger["version"]), day),
+              "verdict": comparison["verdict"], "labelled_rows": comparison["labelled_rows"],
+              "enough_evidence": comparison["enough_evidence"], "seconds": scored["seconds"]}
+    return lineage.report(context, "shadow_score_day", result, uc=uc, store=store)
 
 
 def unscored_days(context: dict[str, Any], name: str, champion: dict[str, Any]) -> list[str]:

@@ -27,11 +27,12 @@ def profile_training_set(context: dict[str, Any], name: str, assembled: dict[str
     try:
         result = profile.profile_training_set(store, uc, rid)
     except Exception as exc:  # noqa: BLE001 - the run trains without its profile, and says so
-        return profile_failed(context, uc, store, layout.training_profile_summary_key(uc, rid),
-                               f"the training set of run {rid}", exc)
+        note = profile_failed(context, uc, store, layout.training_profile_summary_key(uc, rid),
+                              f"the training set of run {rid}", exc)
+        return lineage.report(context, "profile_training_set", {**note, "run_id": rid}, uc=uc, store=store)
     print(f"training-set profile: {result['uri']} ({result['rows_profiled']} of {result['rows_total']} rows, "
           f"reference: {result['reference']})")
-    return result
+    return lineage.report(context, "profile_training_set", result, uc=uc, store=store)
 
 
 def train_candidate(context: dict[str, Any], name: str, spec_name: str) -> dict[str, Any]:
