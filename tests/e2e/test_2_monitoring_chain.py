@@ -1,22 +1,46 @@
 """After promotion, through a running Airflow: scoring and monitoring follow the assets on their own.
 
 With the drift scenario off, a new day is scored and monitored and no retraining is requested. With it on,
-the replayed days cause: drift detected -> alert received -> retrain requested -> a new candidate -> an
-approval pending. Runs after test_1_training_approval (which leaves a champion in the registry).
+the replayed days cause: drift detected -> alert received -> retrain requested -> a new candidate. The use
+case asks for shadow evidence (``approval.shadow``, switched on in its YAML as an operator would), so the
+candidate first shadows the champion on two more live days; once a day's labels have matured the SME request
+opens with the live comparison, and the SME approves. The champion's predictions and monitoring never saw
+the shadow. Runs after test_1_training_approval (which leaves a champion in the registry).
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.e2e.conftest import dag_id
+from tests.e2e.conftest import dag_id, use_case_registry
 
 pytestmark = pytest.mark.e2e
 
 USE_CASE = "churn"
 TRAINING = dag_id("model_training", USE_CASE)
+SHADOW_DAYS = ("2026-01-20", "2026-01-21")  # outside the days other modules load (test_5 backfills 01-07..01-16)
+# One day of matured labels (~66 rows a day) is enough here; the sensor looks every 15 s instead of every 30 min.
+SHADOW = {"min_days": 1, "min_labelled_rows": 30, "check_every_minutes": 0.25}
+
+
+@contextmanager
+def shadow_required(platform):
+    """approval.shadow switched on in the platform's own churn YAML for the duration, then off again. Tasks read
+    the YAML when they run, so no restart is needed (the DAG processor re-parses the file too)."""
+    path = Path(platform.extra_env["LIFECYCLE_CONFIG_DIR"]) / f"{USE_CASE}.yaml"
+    original = path.read_text()
+    raw = yaml.safe_load(original)
+    raw["approval"]["shadow"] = dict(SHADOW)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        yield
+    finally:
+        path.write_text(original)
 
 
 def _wait_for(predicate, timeout: float, what: str, diagnose=lambda: ""):
@@ -84,32 +108,66 @@ def test_no_drift_no_retrain(airflow, store, champion):
     assert not _retrain_runs(airflow)
 
 
-def test_drift_is_detected_alerted_and_triggers_retraining_up_to_the_gate(airflow, store, champion, receivers):
+def test_drift_retrains_a_challenger_that_shadows_before_the_sme_approves(airflow, store, champion, receivers,
+                                                                         platform):
     smtp, hook = receivers
+    registry = use_case_registry(store, USE_CASE)
     airflow.ok("PATCH", "/variables/lifecycle_drift_churn", json={"key": "lifecycle_drift_churn", "value": "true"})
     try:
-        for day in ("2026-01-04", "2026-01-05", "2026-01-06"):
-            _load(airflow, day)
-        incoming = store.read_frame(f"raw/{USE_CASE}/date=2026-01-06/accepted.parquet")
-        assert (incoming["contract"] == "Month-to-month").mean() > 0.7  # the scenario really reached the batch
+        with shadow_required(platform):
+            for day in ("2026-01-04", "2026-01-05", "2026-01-06"):
+                _load(airflow, day)
+            incoming = store.read_frame(f"raw/{USE_CASE}/date=2026-01-06/accepted.parquet")
+            assert (incoming["contract"] == "Month-to-month").mean() > 0.7  # the scenario really reached the batch
 
-        runs = _wait_for(lambda: _retrain_runs(airflow), 600, "a retrain-triggered model_training run", lambda: _runs_summary(airflow))
-        results = [store.read_json(k) for k in store.list(f"monitoring/{USE_CASE}/") if k.endswith("result.json")]
-        drifted = [r for r in results if "dataset_drift" in r["breaches"] or "prediction_drift" in r["breaches"]]
-        assert drifted, [(r["date"], r["breaches"]) for r in results]
-        assert any(c in drifted[-1]["drifted_columns"] for c in ("monthly_charges", "contract"))
-        yes = [d for d in _decisions(store) if d["retrain"]]
-        assert yes and yes[-1]["reasons"]
-        mails = smtp.messages
-        assert any("drift" in m.subject.lower() for m in mails), [m.subject for m in mails]
-        assert any("report" in m.body.lower() and "monitoring" in m.body for m in mails if "drift" in m.subject.lower())
+            runs = _wait_for(lambda: _retrain_runs(airflow), 600, "a retrain-triggered model_training run",
+                             lambda: _runs_summary(airflow))
+            results = [store.read_json(k) for k in store.list(f"monitoring/{USE_CASE}/") if k.endswith("result.json")]
+            drifted = [r for r in results if "dataset_drift" in r["breaches"] or "prediction_drift" in r["breaches"]]
+            assert drifted, [(r["date"], r["breaches"]) for r in results]
+            assert any(c in drifted[-1]["drifted_columns"] for c in ("monthly_charges", "contract"))
+            yes = [d for d in _decisions(store) if d["retrain"]]
+            assert yes and yes[-1]["reasons"]
+            mails = smtp.messages
+            assert any("drift" in m.subject.lower() for m in mails), [m.subject for m in mails]
+            assert any("report" in m.body.lower() and "monitoring" in m.body for m in mails
+                       if "drift" in m.subject.lower())
 
-        run_id = runs[0]["dag_run_id"]
-        airflow.wait_task(TRAINING, run_id, "sme_approval", {"awaiting_input", "deferred"}, timeout=600)
-        pending = airflow.pending_approvals(TRAINING, run_id)
-        assert pending and "v" in pending[0]["subject"]
-        airflow.answer(TRAINING, run_id, "sme_approval", "Reject", "wait for the pricing team",
-                       user="sme_alice")
+            # The retrained, blessed version is the challenger; no SME is asked while it has no live evidence.
+            run_id = runs[0]["dag_run_id"]
+            airflow.wait_task(TRAINING, run_id, "shadow_evidence", {"up_for_reschedule"}, timeout=600)
+            registered = airflow.xcom(TRAINING, run_id, "register")
+            challenger = registered["version"]
+            assert registered["eligible"] and registry.alias_version("challenger") == challenger, registered
+            assert not airflow.pending_approvals(TRAINING, run_id)
+
+            # Two more live days: the champion serves them, the challenger scores them in shadow, and the
+            # second day's delivery matures the first day's labels.
+            for day in SHADOW_DAYS:
+                _load(airflow, day)
+            airflow.wait_task(TRAINING, run_id, "sme_approval", {"awaiting_input"}, timeout=600)
+            pending = airflow.pending_approvals(TRAINING, run_id)
+            assert len(pending) == 1, pending
+            body = pending[0]["body"]
+            assert "Live comparison (shadow)" in body and "is bound to this decision" in body, body
+
+            for day in SHADOW_DAYS:
+                served = store.read_frame(f"predictions/{USE_CASE}/date={day}/predictions.parquet")
+                assert set(served["model_version"]) == {champion}, day
+                shadowed = store.read_frame(f"shadow/{USE_CASE}/v{challenger}/date={day}/predictions.parquet")
+                assert set(shadowed["model_version"]) == {challenger} and shadowed["shadow"].all()
+                assert len(shadowed) == len(served)
+                monitored = f"monitoring/{USE_CASE}/date={day}/result.json"
+                if store.exists(monitored):
+                    assert store.read_json(monitored)["version"] == champion, day
+            assert not [k for k in store.list(f"predictions/{USE_CASE}/") if "shadow" in k]
+
+            assert airflow.answer(TRAINING, run_id, "sme_approval", "Approve",
+                                  "wins on the live customers too", user="sme_alice").status_code == 200
+            assert airflow.wait_run(TRAINING, run_id, timeout=400) == "success", airflow.diagnose(TRAINING, run_id)
+        assert registry.alias_version("champion") == challenger
+        approved = [e for e in registry.ledger() if e["version"] == challenger and e["event"] == "approved"]
+        assert approved and approved[-1]["hashes"].get("shadow_comparison_sha256")
     finally:
         airflow.ok("PATCH", "/variables/lifecycle_drift_churn",
                    json={"key": "lifecycle_drift_churn", "value": "false"})
