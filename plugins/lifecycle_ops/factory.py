@@ -45,7 +45,7 @@ def tags(uc: UseCase, *stages: str) -> list[str]:
 
 
 def default_args(owner: str, retries: int = 1) -> dict[str, Any]:
-    from lifecycle_ops.alerting import on_failure_notifier
+    from lifecycle_ops.notifiers import on_failure_notifier
 
     if owner not in ROLES:
         raise ValueError(f"owner {owner!r} is not a stakeholder role {ROLES}")
