@@ -29,7 +29,7 @@ from bench.context import Context
 
 NAME = "parse"
 TITLE = "1. DAG parse cost"
-GOAL = 1.2
+GOAL = 1.1  # issue 17: every generated DAG file <= 1.1x a trivial DAG file, wall and CPU
 TRIVIAL = '''"""Trivial DAG: the parse-cost baseline (same airflow.sdk imports, one @task)."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from datetime import datetime
 
 from airflow.sdk import Asset, dag, task
 
-RAW = Asset(name="raw/churn", uri="{scheme}://raw/churn", group="lifecycle")
+RAW = Asset({args}group="lifecycle")
 
 
 @dag(dag_id="bench_trivial_asset", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)
@@ -74,13 +74,15 @@ bench_trivial_asset()
 '''
 RUNNER = "import runpy, sys; runpy.run_path(sys.argv[1])"
 BASE = "(trivial baseline)"
-# Reference rows (not DAG files, not in the verdict): the trivial DAG plus one Asset, with our URI scheme and
-# with an "x-" scheme, which Airflow leaves unnormalised (no provider URI handlers are loaded for it).
-REFS = {"(ref: trivial + Asset lifecycle://)": "lifecycle", "(ref: trivial + Asset x-lifecycle://)": "x-lifecycle"}
+# Reference rows (not DAG files, not in the verdict): the trivial DAG plus one Asset, named only (as
+# lifecycle_ops.factory builds them) and with a URI scheme, whose normaliser lookup loads every provider's asset
+# URI handlers (boto3 among them): why the factory's assets have names and no URI.
+REFS = {"(ref: trivial + Asset by name)": 'name="raw/churn", ',
+        "(ref: trivial + Asset lifecycle:// URI)": 'name="raw/churn", uri="lifecycle://raw/churn", '}
 
 
 def run(ctx: Context) -> dict[str, Any]:
-    reps = 1 if ctx.quick else 5
+    reps = 1 if ctx.quick else 7
     trivial = ctx.workdir / "parse" / "trivial_dag.py"
     trivial.parent.mkdir(parents=True, exist_ok=True)
     trivial.write_text(TRIVIAL)
@@ -90,18 +92,20 @@ def run(ctx: Context) -> dict[str, Any]:
                      "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags")})
     files = {p.name: p for p in sorted((PROJECT_ROOT / "dags").glob("*.py"))}
     files[BASE] = trivial
-    for label, scheme in REFS.items():
-        ref = trivial.with_name(f"asset_{scheme.replace('-', '_')}_dag.py")
-        ref.write_text(ASSET_DAG.replace("{scheme}", scheme))
+    for i, (label, args) in enumerate(REFS.items()):
+        ref = trivial.with_name(f"asset_ref{i}_dag.py")
+        ref.write_text(ASSET_DAG.replace("{args}", args))
         files[label] = ref
     if ctx.quick:  # smoke: the baseline and the two DAG files with the most imports
         files = {k: v for k, v in files.items() if k in (BASE, "model_training.py", "data_acquisition.py")}
     times: dict[str, list[float]] = {name: [] for name in files}
     cpu: dict[str, list[float]] = {name: [] for name in files}
     loads: list[list[float]] = []
-    # One untimed warm-up of the trivial file (its bytecode and the SDK's are then cached, as for the DAG files,
-    # which every earlier run of this project has imported already).
-    run_child([PYTHON, "-c", RUNNER, str(trivial)], ctx.logs / "parse-warmup.log", 120, env=env)
+    # Untimed warm-ups: the trivial file (its bytecode and the SDK's are then cached, as for the DAG files, which
+    # every earlier run of this project has imported already) and the factory's file, which fills the
+    # validated-config cache as a dag-processor's first parse does.
+    for warm in (trivial, PROJECT_ROOT / "dags" / "use_case_configs.py"):
+        run_child([PYTHON, "-c", RUNNER, str(warm)], ctx.logs / "parse-warmup.log", 120, env=env)
     rng = random.Random(7)
     for rep in range(reps):
         order = list(files)
@@ -123,15 +127,18 @@ def run(ctx: Context) -> dict[str, Any]:
         rows.append({"file": name, "median_s": med, "min_s": min(times[name]), "max_s": max(times[name]),
                      "extra_s": None if med is None or base is None else med - base, "ratio": ratio(med, base),
                      "cpu_s": med_cpu, "cpu_ratio": ratio(med_cpu, base_cpu), "runs": [round(t, 3) for t in times[name]]})
-    worst = max((r for r in rows if r["file"].endswith(".py")), key=lambda r: r["ratio"] or 0)
+    for r in rows:  # the must-hold is on wall and CPU alike: a file counts with the worse of its two ratios
+        r["worse_ratio"] = max((x for x in (r["ratio"], r["cpu_ratio"]) if x is not None), default=None)
+    worst = max((r for r in rows if r["file"].endswith(".py")), key=lambda r: r["worse_ratio"] or 0)
     profile = import_profile(ctx, env, trivial, files[worst["file"]])
     refs = [files[k] for k in REFS if k in files]
-    if len(refs) == 2:  # what the scheme alone changes: modules the lifecycle:// file imports and x-lifecycle:// not
-        ours, x_scheme = _importtime(ctx, env, refs[0]), _importtime(ctx, env, refs[1])
-        gap = {k: v for k, v in ours.items() if k not in x_scheme}
+    if len(refs) == 2:  # what a URI scheme alone changes: modules the lifecycle:// file imports and the named one not
+        named, with_uri = _importtime(ctx, env, refs[0]), _importtime(ctx, env, refs[1])
+        gap = {k: v for k, v in with_uri.items() if k not in named}
         profile["scheme_gap"] = {"modules": len(gap), "self_ms": sum(gap.values()) / 1000}
     return {"reps": reps, "rows": rows, "baseline_median_s": base, "worst": worst["file"],
-            "worst_ratio": worst["ratio"], "loads": loads, "goal": GOAL, "profile": profile}
+            "worst_ratio": worst["worse_ratio"], "worst_wall": worst["ratio"], "worst_cpu": worst["cpu_ratio"],
+            "loads": loads, "goal": GOAL, "profile": profile}
 
 
 def _importtime(ctx: Context, env: dict[str, str], path: Path) -> dict[str, int]:
@@ -163,7 +170,8 @@ def import_profile(ctx: Context, env: dict[str, str], trivial: Path, worst: Path
 
 def render(res: dict[str, Any]) -> str:
     lines = [f"Each file: `python -c \"{RUNNER}\" <file>` in a fresh interpreter, PYTHONPATH=project:plugins; "
-             f"{res['reps']} interleaved rounds (shuffled order) after one untimed warm-up run. Load average (1/5/15 min) at "
+             f"{res['reps']} interleaved rounds (shuffled order) after untimed warm-up runs of the trivial file and of "
+             "`use_case_configs.py` (bytecode and the validated-config cache warm, as in a running dag-processor). Load average (1/5/15 min) at "
              f"the start of each round: {'; '.join(fmt_load(x) for x in res['loads'])}.", "",
              "| file | median wall | min | max | extra vs trivial | ratio (wall) | median CPU | ratio (CPU) |",
              "|---|---|---|---|---|---|---|---|"]
@@ -171,32 +179,23 @@ def render(res: dict[str, Any]) -> str:
         extra = "" if r["file"] == BASE else fmt_s(r["extra_s"])
         lines.append(f"| {r['file']} | {fmt_s(r['median_s'])} | {fmt_s(r['min_s'])} | {fmt_s(r['max_s'])} | "
                      f"{extra} | {fmt_x(r['ratio'])} | {fmt_s(r['cpu_s'])} | {fmt_x(r['cpu_ratio'])} |")
-    lines += ["", f"Goal <= {GOAL}x for every file: worst is {res['worst']} at {fmt_x(res['worst_ratio'])} — "
-              f"{verdict(res['worst_ratio'], GOAL)}. CPU seconds (user + system of the process) are shown beside "
-              "wall time because they barely move with the machine's load; the verdict uses wall time. In a "
-              "running Airflow the dag-processor forks a process that has Airflow loaded already, so the part a "
-              "DAG file adds is the 'extra vs trivial' column, not the interpreter start. The two '(ref: ...)' rows "
-              "are not DAG files of the project and are not in the verdict."]
+    lines += ["", f"Goal <= {GOAL}x for every file, wall and CPU: worst is {res['worst']} at "
+              f"{fmt_x(res['worst_wall'])} wall, {fmt_x(res['worst_cpu'])} CPU — {verdict(res['worst_ratio'], GOAL)}. "
+              "CPU seconds (user + system of the process) barely move with the machine's load; wall time does, "
+              "so on a shared machine the CPU column is the steadier of the two. In a running Airflow the "
+              "dag-processor forks a process that has Airflow loaded already, so the part a DAG file adds is the "
+              "'extra vs trivial' column, not the interpreter start. The '(ref: ...)' rows are not DAG files of "
+              "the project and are not in the verdict."]
     prof = res.get("profile") or {}
     if prof:
-        lines += ["", f"Where {res['worst']}'s extra goes (`python -X importtime`, modules the trivial file does "
-                  f"not import): {prof['modules']} modules, {prof['self_ms']:.0f} ms of import self-time; "
+        lines += ["", f"What {res['worst']} imports beyond the trivial file (`python -X importtime`, one run): "
+                  f"{prof['modules']} modules, {prof['self_ms']:.0f} ms of import self-time; "
                   f"{prof['provider_modules']} of them are provider / boto3 modules. Largest groups: "
                   + ", ".join(f"{k} {v:.0f} ms" for k, v in prof["top"]) + "."]
         if prof.get("scheme_gap"):
             gap = prof["scheme_gap"]
-            lines += ["", f"The same one-Asset DAG imports {gap['modules']} more modules ({gap['self_ms']:.0f} ms "
-                      "self-time) with the `lifecycle://` scheme than with `x-lifecycle://`."]
+            lines += ["", f"The one-Asset DAG imports {gap['modules']} more modules ({gap['self_ms']:.0f} ms "
+                      "self-time) when its Asset has a `lifecycle://` URI than when it has a name only."]
     if res["worst_ratio"] is not None and res["worst_ratio"] > GOAL:
-        lines += ["", "**Why it misses and what would fix it.** The DAG files' own imports are light (no pandas, "
-                  "scikit-learn, GX or Evidently at top level). The gap is Airflow's asset machinery: the first "
-                  "`Asset(uri='lifecycle://...')` built at parse time (plugins/lifecycle_ops/dag_support.py) "
-                  "looks up a URI normaliser for the scheme, which loads every installed provider's asset URI "
-                  "handlers — the Amazon provider's S3 hook, and with it boto3 — compare the two reference rows. "
-                  "Fix in our code: give the assets an `x-` scheme (`x-lifecycle://raw/churn` in "
-                  "`dag_support.raw_asset` and its siblings); Airflow returns `x-` URIs unnormalised without "
-                  "touching the providers (`airflow.sdk.definitions.asset._sanitize_uri`). It renames the assets, "
-                  "so on an existing deployment their event history stays under the old URIs. In a running "
-                  "dag-processor the cost may already be paid by the parent process; in a fresh interpreter it "
-                  "is paid by every file that builds an Asset."]
+        lines += ["", f"**Missed**: the largest groups above are what {res['worst']} pays beyond the trivial DAG."]
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py                      # everything, writes bench/RESULTS.md (~25 min)
     .venv/bin/python bench/run.py --quick              # tiny sizes, no Airflow, checks that it all runs (<2 min)
-    .venv/bin/python bench/run.py --only scale,drift   # some of: parse, orchestration, scale, drift, scaleout, predict, day, profile, shadow
+    .venv/bin/python bench/run.py --only scale,drift   # some of: parse, orchestration, scale, drift, scaleout, predict, day, profile, shadow, footprint
 
 Every benchmark measures our path and its baseline in the same run, repeats, and reports medians and the
 ratio, next to the load average at the time (the machine may be shared). Scratch data goes to bench/out/
@@ -27,12 +27,23 @@ for _p in (str(ROOT), str(ROOT / "plugins")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from bench import b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_day, b6_predict, b7_profile, b8_shadow  # noqa: E402,E501
+from bench import (  # noqa: E402
+    b1_parse,
+    b2_orchestration,
+    b3_scale,
+    b4_drift,
+    b5_scaleout,
+    b6_day,
+    b6_predict,
+    b7_profile,
+    b8_shadow,
+    b9_footprint,
+)
 from bench.common import fmt_load, load_average, machine  # noqa: E402
 from bench.context import Context, rel  # noqa: E402
 
 BENCHES = {m.NAME: m for m in (b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_day, b6_predict, b7_profile,
-                               b8_shadow)}
+                               b8_shadow, b9_footprint)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -81,8 +92,9 @@ def summary_rows(name: str, res: dict[str, Any]) -> list[tuple[str, str, str, st
     from bench.common import GIB, fmt_mib, fmt_x, verdict
 
     if name == "parse":
-        return [("DAG parse, worst file vs trivial DAG", f"{fmt_x(res['worst_ratio'])} ({res['worst']})", "<= 1.2x",
-                 verdict(res["worst_ratio"], 1.2))]
+        return [("DAG parse, worst file vs trivial DAG (worse of wall and CPU)",
+                 f"{fmt_x(res['worst_ratio'])} ({res['worst']}: wall {fmt_x(res['worst_wall'])}, "
+                 f"CPU {fmt_x(res['worst_cpu'])})", f"<= {b1_parse.GOAL}x", verdict(res["worst_ratio"], b1_parse.GOAL))]
     if name == "orchestration":
         if res["skipped"]:
             return [("Orchestration overhead", "Airflow side skipped (--quick)", "<= 1.5x", "not measured")]
@@ -111,6 +123,8 @@ def summary_rows(name: str, res: dict[str, Any]) -> list[tuple[str, str, str, st
                  verdict(res["speedup"], 1.6, higher_is_better=True))]
     if name == "predict":
         return b6_predict.summary(res)
+    if name == "footprint":
+        return b9_footprint.summary(res)
     return []
 
 

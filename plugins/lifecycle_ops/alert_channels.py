@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-import smtplib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from include.lifecycle.alerts import Alert, redact, render_html, render_slack, render_subject
+if TYPE_CHECKING:  # the renderers and smtplib are imported where an alert is sent: every DAG file's parse
+    # imports this module (through the failure notifier's defaults) and sends nothing
+    from include.lifecycle.alerts import Alert
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ def _one_line(value: Any) -> str:
 
 def send_email(alert: Alert, conn_id: str | None, to: Any, meta: dict[str, Any]) -> None:
     from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    from include.lifecycle.alerts import render_html, render_subject
 
     conn = _connection(conn_id)
     extra = _extra(conn)
@@ -186,6 +189,8 @@ def send_webhook(alert: Alert, conn_id: str | None, meta: dict[str, Any]) -> Non
     import requests
     from airflow.providers.http.hooks.http import HttpHook
 
+    from include.lifecycle.alerts import render_slack
+
     conn = _connection(conn_id)
     if not conn.host:
         raise ChannelNotConfigured(f"connection {conn_id!r} has no host")
@@ -219,6 +224,10 @@ def send_webhook(alert: Alert, conn_id: str | None, meta: dict[str, Any]) -> Non
 
 def failure_reason(exc: BaseException, conn_id: str | None) -> str:
     """Loggable reason: what failed and why, without credentials or secret URLs."""
+    import smtplib
+
+    from include.lifecycle.alerts import redact
+
     if isinstance(exc, _ChannelError):
         text = str(exc)
     elif isinstance(exc, smtplib.SMTPAuthenticationError):

@@ -222,7 +222,7 @@ class SMEApprovalOperator(ApprovalOperator):
         kwargs["params"] = with_comment_param(kwargs.get("params"))
         kwargs.setdefault("response_timeout", default_timeout)
         if "notifiers" not in kwargs:  # the pending-approval alert; wrapped so a dead receiver cannot fail the gate
-            from lifecycle_ops.alerting import approval_pending_notifier
+            from lifecycle_ops.notifiers import approval_pending_notifier
 
             kwargs["notifiers"] = [approval_pending_notifier()]
         super().__init__(**kwargs)

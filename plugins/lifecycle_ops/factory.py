@@ -1,9 +1,10 @@
 """What every generated lifecycle DAG shares: the use cases, DAG ids, assets, pools, owners, default args.
 
-Cheap at parse time: it reads the use-case YAMLs (pyyaml + pydantic + a cached look at the data file's header)
-and imports nothing heavy. Every DAG file builds its stage for each *valid* use case; an invalid YAML is
-reported by ``dags/use_case_configs.py`` as an import error naming the file and the key, and gets no DAGs at all,
-so a use case is never half-registered while every other use case keeps loading.
+Cheap at parse time: it reads the use-case YAMLs, answered from the validated-config cache while they are
+unchanged (``include.lifecycle.config.cache``: no YAML parsing, no pydantic), and imports nothing heavy. Every
+DAG file builds its stage for each *valid* use case; an invalid YAML is reported by ``dags/use_case_configs.py``
+as an import error naming the file and the key, and gets no DAGs at all, so a use case is never half-registered
+while every other use case keeps loading.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def tags(uc: UseCase, *stages: str) -> list[str]:
 
 
 def default_args(owner: str, retries: int = 1) -> dict[str, Any]:
-    from lifecycle_ops.alerting import on_failure_notifier
+    from lifecycle_ops.notifiers import on_failure_notifier
 
     if owner not in ROLES:
         raise ValueError(f"owner {owner!r} is not a stakeholder role {ROLES}")

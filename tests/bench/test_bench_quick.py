@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHES = ("parse", "orchestration", "scale", "drift", "scaleout", "predict", "day", "profile", "shadow")
+BENCHES = ("parse", "orchestration", "scale", "drift", "scaleout", "predict", "day", "profile", "shadow",
+           "footprint")
 
 
 def test_quick_run_writes_results_to_the_given_place(tmp_path: Path) -> None:
@@ -38,4 +39,7 @@ def test_quick_run_writes_results_to_the_given_place(tmp_path: Path) -> None:
     # The smoke really scored rows and ran the monitoring step, and never touched the committed results.
     assert data["results"]["scale"]["scoring"]["rows"] > 0
     assert data["results"]["drift"]["rows"] > 0
+    # the footprint sampler measured this process (RSS and CPU time of a live tree), without starting a platform
+    smoke = data["results"]["footprint"]["smoke"]
+    assert smoke["rss_median"] > 0 and smoke["processes"] >= 1 and smoke["samples"] >= 2
     assert (committed.read_bytes() if committed.exists() else None) == before

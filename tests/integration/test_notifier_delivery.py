@@ -21,7 +21,8 @@ import pytest
 
 from include.lifecycle.alerts import Alert
 from include.lifecycle.store import open_store
-from lifecycle_ops.alerting import NOT_CONFIGURED, SENT, approval_pending_notifier, send_alert
+from lifecycle_ops.alerting import NOT_CONFIGURED, SENT, send_alert
+from lifecycle_ops.notifiers import approval_pending_notifier
 from tests.integration.receivers import SmtpReceiver, WebhookReceiver, conn_env_var, dead_port
 
 SMTP_LOGIN = "alerts"
@@ -308,7 +309,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from lifecycle_ops.alerting import LifecycleNotifier, notify, on_failure_notifier
+from lifecycle_ops.alerting import notify
+from lifecycle_ops.notifiers import LifecycleNotifier, on_failure_notifier
 
 
 @dag(

@@ -4,6 +4,7 @@ the writes go through Airflow's own `connections|pools|variables import`."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -187,8 +188,9 @@ def test_apply_is_all_or_nothing_against_a_real_metadata_db(migrated_home, tmp_p
     assert proc.returncode == 0, proc.stderr
     assert "1 connections, 1 pools, 1 variables; use-case defaults: 2 pools, 2 variables" in proc.stdout
     assert SECRET not in proc.stdout + proc.stderr
-    # the import files (they carry secrets) are gone; the use-case loader's data-facts cache may stay
-    assert [p for p in scratch.iterdir() if p.name != "lifecycle-data-facts"] == []
+    # the import files (they carry secrets) are gone; the use-case loader's data-facts and config caches may stay
+    caches = ("lifecycle-data-facts", f"lifecycle-config-cache-{os.getuid()}")
+    assert [p for p in scratch.iterdir() if p.name not in caches] == []
     assert _export(migrated_home, tmp_path, "connections")["aws_default"]["login"] == SECRET
     assert _variables(migrated_home, tmp_path)["approval_smes_churn"] == "sme_alice,sme_bob"
     pools = {name: p["slots"] for name, p in _export(migrated_home, tmp_path, "pools").items()}

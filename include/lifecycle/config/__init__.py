@@ -145,11 +145,17 @@ def parse_use_case(raw: Any, path: Path, *, check_files: bool = True) -> UseCase
 
 def read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise _fail(path, [f"(top level): not valid YAML: {' '.join(str(exc).split())}"]) from None
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise _fail(path, [f"(top level): cannot be read: {exc}"]) from None
+    return _yaml(text, path)
+
+
+def _yaml(text: str, path: Path) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _fail(path, [f"(top level): not valid YAML: {' '.join(str(exc).split())}"]) from None
 
 
 def load_use_case(name_or_path: str | os.PathLike[str], config_dir: Path | None = None,
@@ -190,7 +196,28 @@ def load_all(config_dir: Path | None = None, *, check_files: bool = True
             bad[path] = _fail(path, [f"name: use case {path.stem!r} is also defined by {', '.join(others)}"])
             continue
         try:
-            good[path.stem] = parse_use_case(read_yaml(path), path, check_files=check_files)
+            good[path.stem] = _load_cached(path, check_files)
         except ConfigError as exc:
             bad[path] = exc
     return good, bad
+
+
+def _load_cached(path: Path, check_files: bool) -> UseCase:
+    """:func:`parse_use_case` of the file, answered from :mod:`.cache` when this exact text was valid before."""
+    from include.lifecycle.config import cache
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _fail(path, [f"(top level): cannot be read: {exc}"]) from None
+    hit = cache.lookup(path, text, check_files)
+    if hit is not None:
+        return UseCase(name=hit["name"], raw=hit["raw"], path=path, sha256=hit["sha256"])
+    uc = parse_use_case(_yaml(text, path), path, check_files=check_files)
+    deps = []
+    if check_files:  # the files the validation read: a change to either must validate again
+        deps.append(resolve_path(uc.raw["validation"]["suite"]))
+        if uc.raw["dataset"].get("file"):
+            deps.append(uc.data_file)
+    cache.store(path, text, check_files, uc.name, uc.raw, uc.sha256, deps)
+    return uc
