@@ -153,11 +153,15 @@ def registry(at: str | None = None, p: UcPage = Depends(uc_page)):
                     at_input=moment.strftime("%Y-%m-%dT%H:%M") if moment else "")
 
 
+def _version_page(p: UcPage, number: int, template: str, what: str, view: Any, name: str) -> HTMLResponse:
+    """A page about one registered version, with its live (shadow) comparison when it shadowed."""
+    found = _or_404(view(p.store, p.uc, number), f"no version {number}")
+    return p.render(template, what, "registry", shadow=views.shadow(p.store, p.uc, number), **{name: found})
+
+
 @router.get("/uc/{uc}/models/{number}")
 def model(number: int, p: UcPage = Depends(uc_page)):
-    found = _or_404(views.version(p.store, p.uc, number), f"no version {number}")
-    return p.render("model.html", f"model v{number}", "registry", v=found,
-                    shadow=views.shadow(p.store, p.uc, number))
+    return _version_page(p, number, "model.html", f"model v{number}", views.version, "v")
 
 
 @router.get("/uc/{uc}/models/{number}/card.html")
@@ -167,9 +171,7 @@ def model_card(number: int, uc: Any = Depends(use_case_dep), store: Any = Depend
 
 @router.get("/uc/{uc}/models/{number}/evaluation")
 def evaluation(number: int, p: UcPage = Depends(uc_page)):
-    found = _or_404(views.evaluation(p.store, p.uc, number), f"no version {number}")
-    return p.render("evaluation.html", f"evaluation of v{number}", "registry", ev=found,
-                    shadow=views.shadow(p.store, p.uc, number))
+    return _version_page(p, number, "evaluation.html", f"evaluation of v{number}", views.evaluation, "ev")
 
 
 @router.get("/uc/{uc}/compare")
