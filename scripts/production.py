@@ -52,6 +52,7 @@ DEFAULT_BUCKET = "lifecycle-artifacts"
 DEFAULT_PREFIX = "lifecycle"
 DEFAULT_WORKER_CONCURRENCY = "2"
 HOSTNAME_CALLABLE = "scripts.production.worker_hostname"
+SUPERVISOR = Path(__file__).resolve().with_name("supervise.py")
 # Re-exported for the tests and benchmarks that drive production mode.
 __all__ = ["MOTO_CREDENTIALS", "MotoServer", "ProductionPlatform", "create_database", "drop_database", "ensure_bucket",
            "flush_redis", "free_redis_db", "pg_url", "production_platform", "redis_url", "s3_client", "worker_hostname"]
@@ -296,6 +297,12 @@ class ProductionPlatform(Platform):
         if moto.stop():
             stopped.append("s3 (moto)")
         return stopped
+
+    def launch_command(self, component: str) -> list[str]:
+        """The component under :mod:`scripts.supervise`: restarted when it exits on a failure (a lost metadata
+        DB, for one), as systemd's ``Restart=on-failure`` or compose's ``restart: unless-stopped`` would."""
+        return [str(VENV_BIN / "python"), str(SUPERVISOR), "--name", component, "--",
+                *self.component_command(component)]
 
     def worker_hostnames(self) -> dict[str, str]:
         """component -> the hostname its task instances report (see :func:`worker_hostname`)."""
