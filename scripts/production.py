@@ -14,6 +14,10 @@ cannot drift apart:
 * ``LIFECYCLE_ARTIFACT_ROOT=s3://<bucket>/<prefix>``; the S3 endpoint reaches the tasks only through the
   ``aws_default`` connection (filled from ``LIFECYCLE_S3_ENDPOINT_URL`` by ``airflow_settings.yaml``).
 
+Each component runs under :mod:`scripts.supervise`, which starts it again when it exits on a failure: Airflow's
+scheduler, DAG processor and triggerer exit when PostgreSQL restarts, and expect a supervisor (systemd, k8s,
+compose's ``restart: unless-stopped``) to bring them back. ``make stop`` still stops every process.
+
 Without ``LIFECYCLE_S3_ENDPOINT_URL`` a laptop run starts a local S3-compatible server (moto) in its own
 process group and stops it with the platform; its objects live in memory until ``make stop``.
 

@@ -22,8 +22,9 @@ CHILD = """
 import os, sys, time, pathlib
 runs = pathlib.Path(sys.argv[1])
 n = int(runs.read_text()) + 1 if runs.exists() else 1
-runs.write_text(str(n))
-pathlib.Path(f"{runs}.{n}").write_text(str(os.getpid()))
+for path, text in ((pathlib.Path(f"{runs}.{n}"), str(os.getpid())), (runs, str(n))):
+    pathlib.Path(f"{path}.tmp").write_text(text)
+    os.replace(f"{path}.tmp", path)  # the test reads these while the child runs: never half-written
 plan = sys.argv[2].split(",")
 what, _, secs = plan[min(n, len(plan)) - 1].partition(":")
 if what == "forever":
