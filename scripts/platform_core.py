@@ -273,12 +273,8 @@ class Platform:
     def running(self) -> dict[str, int]:
         alive = {}
         for component in self.components:
-            pid_file = self._pid_file(component)
-            if pid_file.exists():
-                try:
-                    pid = int(pid_file.read_text().strip())
-                except ValueError:
-                    continue
+            with contextlib.suppress(OSError, ValueError):  # no pid file, or a half-written one
+                pid = int(self._pid_file(component).read_text().strip())
                 if pid_alive(pid):
                     alive[component] = pid
         return alive
@@ -335,11 +331,13 @@ class Platform:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = self.env()
         for component in components:
-            log = open(self.log_dir / f"{component}.log", "ab")  # noqa: SIM115 - handed to the child
-            proc = subprocess.Popen(self.component_command(component), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT, start_new_session=True)
-            log.close()
+            with open(self.log_dir / f"{component}.log", "ab") as log:  # the child keeps its own copy
+                proc = subprocess.Popen(self.launch_command(component), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT, start_new_session=True)
             self._pid_file(component).write_text(str(proc.pid))
+
+    def launch_command(self, component: str) -> list[str]:  # production mode supervises it (scripts/supervise.py)
+        return self.component_command(component)
 
     def component_command(self, component: str) -> list[str]:
         if component == INBOX:

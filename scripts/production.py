@@ -14,6 +14,10 @@ cannot drift apart:
 * ``LIFECYCLE_ARTIFACT_ROOT=s3://<bucket>/<prefix>``; the S3 endpoint reaches the tasks only through the
   ``aws_default`` connection (filled from ``LIFECYCLE_S3_ENDPOINT_URL`` by ``airflow_settings.yaml``).
 
+Each component runs under :mod:`scripts.supervise`, which starts it again when it exits on a failure: Airflow's
+scheduler, DAG processor and triggerer exit when PostgreSQL restarts, and expect a supervisor (systemd, k8s,
+compose's ``restart: unless-stopped``) to bring them back. ``make stop`` still stops every process.
+
 Without ``LIFECYCLE_S3_ENDPOINT_URL`` a laptop run starts a local S3-compatible server (moto) in its own
 process group and stops it with the platform; its objects live in memory until ``make stop``.
 
@@ -52,6 +56,7 @@ DEFAULT_BUCKET = "lifecycle-artifacts"
 DEFAULT_PREFIX = "lifecycle"
 DEFAULT_WORKER_CONCURRENCY = "2"
 HOSTNAME_CALLABLE = "scripts.production.worker_hostname"
+SUPERVISOR = Path(__file__).resolve().with_name("supervise.py")
 # Re-exported for the tests and benchmarks that drive production mode.
 __all__ = ["MOTO_CREDENTIALS", "MotoServer", "ProductionPlatform", "create_database", "drop_database", "ensure_bucket",
            "flush_redis", "free_redis_db", "pg_url", "production_platform", "redis_url", "s3_client", "worker_hostname"]
@@ -296,6 +301,12 @@ class ProductionPlatform(Platform):
         if moto.stop():
             stopped.append("s3 (moto)")
         return stopped
+
+    def launch_command(self, component: str) -> list[str]:
+        """The component under :mod:`scripts.supervise`: restarted when it exits on a failure (a lost metadata
+        DB, for one), as systemd's ``Restart=on-failure`` or compose's ``restart: unless-stopped`` would."""
+        return [str(VENV_BIN / "python"), str(SUPERVISOR), "--name", component, "--",
+                *self.component_command(component)]
 
     def worker_hostnames(self) -> dict[str, str]:
         """component -> the hostname its task instances report (see :func:`worker_hostname`)."""

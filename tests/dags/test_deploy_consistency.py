@@ -8,16 +8,22 @@ environment, never be written in the file. A key added on one side only makes th
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from scripts import gate_access
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "docker-compose.yaml"
-ENV_PREFIXES = ("AIRFLOW__", "LIFECYCLE_", "AWS_", "GX_")
+ENV_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "LIFECYCLE_", "AWS_", "GX_")
 # Set by the one-machine platform only, each for a reason that does not exist in containers.
 PLATFORM_ONLY = {
     # Several workers share one host name locally; every container has its own.
@@ -26,6 +32,7 @@ PLATFORM_ONLY = {
 SECRET_KEYS = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY",
                "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
 ENV_REF = re.compile(r"^\$\{[A-Z][A-Z0-9_]*(:\?[^}]*)?\}$")
+GATE_CONN_ENV = f"AIRFLOW_CONN_{gate_access.CONN_ID.upper()}"
 AIRFLOW_SERVICES = {"api-server": "api-server", "scheduler": "scheduler", "dag-processor": "dag-processor",
                     "triggerer": "triggerer", "worker": "celery-worker"}
 
@@ -41,10 +48,8 @@ def platform(tmp_path_factory):
     from scripts.production import production_platform
 
     with pytest.MonkeyPatch.context() as mp:
-        import os
-
         for key in list(os.environ):
-            if key.startswith(("LIFECYCLE_", "AWS_")):
+            if key.startswith(("LIFECYCLE_", "AWS_", "AIRFLOW_CONN_")):
                 mp.delenv(key)
         plat = production_platform(tmp_path_factory.mktemp("home"), 8080)
         return plat, plat.env()
@@ -143,6 +148,8 @@ def test_secrets_come_from_the_environment(compose):
     for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND"):
         password = re.search(r"://[^:/@]+:([^@]*)@", svc[key])
         assert password and ENV_REF.match(password.group(1)), f"{key}: the DB password must come from the env"
+    password = _conn_parts(svc[GATE_CONN_ENV])["password"]
+    assert ENV_REF.match(password), f"{GATE_CONN_ENV}: the gate's password must come from the env: {password!r}"
     pg = compose["services"]["postgres"]["environment"]
     assert ENV_REF.match(str(pg["POSTGRES_PASSWORD"]))
     text = COMPOSE.read_text()
@@ -163,3 +170,53 @@ def test_component_commands_are_the_platforms(compose, platform):
         # The official image's entrypoint runs `airflow <command>`.
         got = tuple(_normalise(["airflow", *tokens]))
         assert expected[kind] == {got}, f"{service}: compose runs {got}, production_platform {expected[kind]}"
+
+
+def _conn_parts(uri: str) -> dict[str, str]:
+    """scheme, login, password, host, port of a connection URI whose password may be a ``${VAR:?...}`` reference
+    (which ``urlsplit`` would cut at the ``?``)."""
+    match = re.fullmatch(r"(?P<scheme>\w+)://(?P<login>[^:/@]+):(?P<password>.+)@(?P<host>[^:/@]+):(?P<port>\d+)/?", uri)
+    assert match, f"not a connection URI with login, password, host and port: {uri!r}"
+    return match.groupdict()
+
+
+def _users(value: str) -> set[str]:
+    return {u.strip() for u in value.split(",") if u.strip()}
+
+
+def test_gate_login_and_connection_are_the_platforms(compose, platform):
+    """The SME gate's retry reads earlier answers over REST as ``lifecycle_gate`` (viewer), through a connection
+    every task gets from the environment: compose must give both, pointing at its api-server service."""
+    plat, env = platform
+    assert GATE_CONN_ENV in env, "production_platform no longer gives tasks the gate's connection"
+    mine = _conn_parts(env[GATE_CONN_ENV])
+    assert f"{gate_access.GATE_USER}:{gate_access.GATE_ROLE}" in _users(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"])
+    for name in (*AIRFLOW_SERVICES, "airflow-init"):
+        svc = _service_env(compose, name)
+        assert GATE_CONN_ENV in svc, f"{name}: no {GATE_CONN_ENV}; the gate's retry could not read earlier answers"
+        theirs = _conn_parts(svc[GATE_CONN_ENV])
+        assert (theirs["scheme"], theirs["login"]) == (mine["scheme"], mine["login"]) == ("http", gate_access.GATE_USER)
+        assert (theirs["host"], theirs["port"]) == ("api-server", svc["AIRFLOW__API__PORT"]), theirs
+        assert _users(svc["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]) == _users(
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]), f"{name}: not the platform's users and roles"
+
+
+def test_init_step_sets_the_gate_password_the_connection_carries(compose, tmp_path):
+    """Run airflow-init's gate step for real: the connection's password becomes lifecycle_gate's login, the other
+    users' passwords are kept, and a second init changes nothing."""
+    command = compose["services"]["airflow-init"]["command"]
+    script = command[-1] if isinstance(command, list) else command
+    block = re.search(r"^python - <<'GATE'\n(.*?)^GATE$", script, re.MULTILINE | re.DOTALL)
+    assert block, "airflow-init does not set the gate's login (a `python - <<'GATE'` step)"
+    password = "s3cret-Gate_pw"
+    passwords = tmp_path / "auth" / "passwords.json"
+    passwords.parent.mkdir()
+    passwords.write_text(json.dumps({"admin": "kept"}))
+    env = {**os.environ, GATE_CONN_ENV: f"http://{gate_access.GATE_USER}:{password}@api-server:8080",
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords)}
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-"], input=block.group(1), env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(passwords.read_text()) == {"admin": "kept", gate_access.GATE_USER: password}
+    assert passwords.stat().st_mode & 0o077 == 0, "the passwords file must be private"

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +267,132 @@ def test_registry_on_s3_is_consistent(scenario):
     assert [e for e in ledger if e["event"] == "promoted"] == [
         e for e in ledger if e["event"] == "promoted" and e["version"] == champion]
     assert sum(1 for e in ledger if e["event"] == "promoted") == 1, events
+
+
+# -- the metadata DB restarted mid-run --------------------------------------------------------------------
+PG_CLUSTER = ("15", "main")  # the machine's own server (Debian's cluster), the one production mode uses
+PG_STOP_MODE = "fast"  # `-m fast`: every connection is cut at once
+# Held down this long, so that every component reaches for the DB meanwhile: a 3 s restart sometimes slipped
+# between the scheduler's queries (nothing exited), a 7 s one made scheduler, DAG processor and triggerer exit.
+PG_DOWN_SECONDS = 10
+
+
+def _pg_ready() -> bool:
+    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"], timeout=15).returncode == 0
+
+
+def _answers(fn):
+    """``fn()``, or None while the API server cannot answer (it may be restarting with the DB)."""
+    import requests
+
+    try:
+        return fn()
+    except requests.RequestException:
+        return None
+    except AssertionError as exc:  # AirflowClient.ok on a 5xx
+        if "-> 5" in str(exc):
+            return None
+        raise
+
+
+def _restart_postgres() -> float:
+    """Stop the server, keep it down ``PG_DOWN_SECONDS``, start it; return the seconds until it accepts connections
+    again. It is started again whatever happens."""
+    t0 = time.monotonic()
+    try:
+        subprocess.run(["pg_ctlcluster", *PG_CLUSTER, "stop", "-m", PG_STOP_MODE], check=True, timeout=120,
+                       capture_output=True, text=True)
+        time.sleep(PG_DOWN_SECONDS)
+    finally:
+        if not _pg_ready():
+            subprocess.run(["pg_ctlcluster", *PG_CLUSTER, "start"], timeout=120, capture_output=True)
+        _wait(_pg_ready, 120, "PostgreSQL to accept connections again", interval=0.5)
+    return time.monotonic() - t0
+
+
+def _log_sizes(plat: ProductionPlatform) -> dict[str, int]:
+    return {c: (plat.log_dir / f"{c}.log").stat().st_size for c in plat.components}
+
+
+def _supervisor_restarts(plat: ProductionPlatform, since: dict[str, int]) -> dict[str, int]:
+    """component -> restarts its supervisor logged after ``since`` (log sizes)."""
+    found = {}
+    for component, offset in since.items():
+        with open(plat.log_dir / f"{component}.log", "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode(errors="replace")
+        count = sum(1 for line in text.splitlines() if "supervise:" in line and "; restart " in line)
+        if count:
+            found[component] = count
+    return found
+
+
+def test_training_survives_a_postgres_restart(scenario):
+    """PostgreSQL restarted while a candidate trains: the run still reaches the gate, is approved and promotes one
+    new version, and every component is running again afterwards (restarted by the platform if it exited)."""
+    from include.lifecycle.config import load_use_case
+    from include.lifecycle.model.registry import registry_for
+    from include.lifecycle.store import S3Store
+
+    plat: ProductionPlatform = scenario["platform"]
+    api: AirflowClient = scenario["api"]
+    store = S3Store(plat.artifact_root, endpoint_url=scenario["moto"].endpoint, region_name="us-east-1",
+                    **{k.lower(): v for k, v in MOTO_CREDENTIALS.items()})
+    registry = registry_for(store, load_use_case(USE_CASE))
+    ledger_before = len(registry.ledger())
+    plat.start_components((scenario["victim"],))  # the worker lost in the scenario above comes back first
+    _wait(lambda: set(plat.running()) == set(plat.components), 60, "every component to run")
+    pids_before = plat.running()
+    run_id = api.trigger("churn__model_training", {"partition_date": DAY, "note": "production: PostgreSQL restart"})
+
+    def training():
+        if api.run("churn__model_training", run_id)["state"] in ("success", "failed"):
+            raise AssertionError(api.diagnose("churn__model_training", run_id))
+        return any(ti["task_id"] == "train_candidate" and ti["state"] == "running"
+                   for ti in api.task_instances("churn__model_training", run_id))
+
+    _wait(training, 420, "a candidate to be training", interval=0.5)
+    t_restart, restarted_at, log_sizes = time.monotonic(), datetime.now(UTC), _log_sizes(plat)
+    down = _restart_postgres()
+    print(f"PostgreSQL stopped (-m {PG_STOP_MODE}) while a candidate trained, accepting connections again after "
+          f"{down:.1f}s")
+
+    def heartbeating_again():
+        """Scheduler, triggerer and DAG processor healthy, each with a heartbeat from after the restart."""
+        resp = _answers(lambda: api.request("GET", "/monitor/health"))
+        health = resp.json() if resp is not None and resp.status_code == 200 else {}
+        beats = [(health.get(c) or {}).get(f"latest_{c}_heartbeat") for c in ("scheduler", "triggerer", "dag_processor")]
+        return all(health.get(c, {}).get("status") == "healthy" for c in health) and all(
+            b and datetime.fromisoformat(b) > restarted_at for b in beats)
+
+    _wait(heartbeating_again, 300, "scheduler, triggerer and DAG processor to heartbeat again", interval=1)
+    t_back = time.monotonic()
+
+    def at_gate():
+        states = _answers(lambda: api.task_states("churn__model_training", run_id))
+        if states and states.get("sme_approval") == "awaiting_input":
+            return True
+        run = _answers(lambda: api.run("churn__model_training", run_id))
+        if run and run["state"] in ("success", "failed"):
+            raise AssertionError(api.diagnose("churn__model_training", run_id))
+        return False
+
+    _wait(at_gate, 600, "the run to reach the SME gate after the restart", interval=2)
+    t_gate = time.monotonic()
+    restarted = _supervisor_restarts(plat, since=log_sizes)
+    print(f"after the restart: heartbeats back in {t_back - t_restart:.0f}s, gate reached "
+          f"{t_gate - t_restart:.0f}s after the restart; restarted by the platform: {restarted}")
+    answered = api.answer("churn__model_training", run_id, "sme_approval", "Approve",
+                          "Approved after the DB restart.", user="sme_alice")
+    assert answered.status_code == 200, answered.text
+    assert api.wait_run("churn__model_training", run_id, timeout=300) == "success", \
+        api.diagnose("churn__model_training", run_id)
+    print(f"restart until the run succeeded {time.monotonic() - t_restart:.0f}s")
+
+    version = api.xcom("churn__model_training", run_id, "register")["version"]
+    new = [(e["event"], e["version"]) for e in registry.ledger()[ledger_before:]]
+    assert [e for e in new if e[0] == "registered"] == [("registered", version)], new
+    assert [e for e in new if e[0] == "promoted"] == [("promoted", version)], new
+    assert registry.alias_version("champion") == version
+    assert set(plat.running()) == set(plat.components), plat.running()
+    assert plat.running() == pids_before, "a component's supervisor was replaced instead of restarting it"
