@@ -291,9 +291,12 @@ class SMEApprovalOperator(ApprovalOperator):
 
         ti = context["ti"]
         dag_id = context["dag"].dag_id
-        tries = earlier_tries(dag_id, context["run_id"], self.task_id, ti.map_index, ti.try_number)
+        tries, audit = earlier_tries(dag_id, context["run_id"], self.task_id, ti.map_index, ti.try_number)
+        if not tries and not audit:
+            return None
         return earlier_answer(tries, registry.ledger(), dag_id=dag_id, run_id=context["run_id"], version=version,
-                              hashes=hashes) if tries else None
+                              hashes=hashes, audit=audit, assigned=[u["id"] for u in self.assigned_users],
+                              map_index=ti.map_index)
 
     # -- response -----------------------------------------------------------------------------
     def validate_params_input(self, params_input: Mapping) -> None:

@@ -3,12 +3,18 @@
 Airflow 3.3 race, seen under load: an answer that lands seconds after the gate parks can reach the scheduler
 before the executor's report that the parking process exited. The scheduler then takes that late "success" for a
 task killed from outside, fails the resumed try ("Server indicated the task shouldn't be running anymore") and
-retries it; the retry would ask again (a second alert) and wait for an answer already given. The answer is still
-in Airflow's ``hitl_detail_history``, which tasks read over the REST API with the platform's read-only login
-(connection ``lifecycle_airflow_api``, ``scripts/gate_access.py``).
+retries it; the retry would ask again (a second alert) and wait for an answer already given.
 
-An earlier answer is applied only if no decision in the ledger already came from it (a task cleared on purpose,
-to answer again, must ask again) and the evidence hashes requested then are the ones the retry computes now.
+Where the answer survives, read over the REST API with the platform's read-only login (connection
+``lifecycle_airflow_api``, ``scripts/gate_access.py``): Airflow's ``hitl_detail_history`` when it archived the
+try, and always its audit log (``update_hitl_detail`` events: who, when, what). On that failure path Airflow 3.3
+archives no history and the retry resets the HITL detail, so the audit log is where the answer is found. The
+audit log also records refused attempts (a user not assigned, a second answer after the first): only an assigned
+user's first answer after the request counts, as Airflow's API decided then.
+
+An earlier answer is applied only if no decision in the ledger came from it or after it (a task cleared on
+purpose, to answer again, must ask again) and the evidence hashes requested then are the ones the retry
+computes now.
 """
 
 from __future__ import annotations
@@ -33,33 +39,71 @@ def _when(value: Any) -> datetime | None:
         return None
 
 
-def earlier_answer(tries: list[dict[str, Any]], ledger: list[dict[str, Any]], *, dag_id: str, run_id: str,
-                   version: int, hashes: dict[str, Any]) -> dict[str, Any] | None:
-    """The resume event for the newest earlier try whose human answer was never applied, else None.
+def audit_answer(events: list[dict[str, Any]], assigned: list[str], since: datetime | None,
+                 map_index: int = -1) -> dict[str, Any] | None:
+    """The first ``update_hitl_detail`` audit event of an assigned user at or after ``since`` (the request), as a
+    HITL-detail-shaped record; None when there is none."""
+    import json
 
-    ``tries``: HITL details of earlier tries (REST ``hitlDetails/tries/{n}`` bodies). ``ledger``: the registry's
-    entries. Only a person's answer counts (a timeout default is re-decided by the retry's own deadline).
+    found = []
+    for event in events:
+        if event.get("event") != "update_hitl_detail" or event.get("owner") not in assigned:
+            continue
+        try:
+            extra = json.loads(event.get("extra") or "{}")
+        except ValueError:
+            continue
+        if str(extra.get("map_index", map_index)) != str(map_index) or extra.get("method", "PATCH") != "PATCH":
+            continue
+        when = _when(event.get("when"))
+        if when is None or (since is not None and when < since) or not extra.get("chosen_options"):
+            continue
+        found.append({"response_received": True, "responded_at": event["when"], "source": "audit log",
+                      "responded_by_user": {"id": event["owner"], "name": event["owner"]},
+                      "chosen_options": list(extra["chosen_options"]), "params_input": extra.get("params_input") or {},
+                      "_when": when})
+    return min(found, key=lambda r: r["_when"]) if found else None
+
+
+def earlier_answer(tries: list[dict[str, Any]], ledger: list[dict[str, Any]], *, dag_id: str, run_id: str,
+                   version: int, hashes: dict[str, Any], audit: list[dict[str, Any]] | None = None,
+                   assigned: list[str] | None = None, map_index: int = -1) -> dict[str, Any] | None:
+    """The resume event for the answer an earlier try received but never applied, else None.
+
+    ``tries``: HITL details of earlier tries (REST ``hitlDetails/tries/{n}`` bodies); ``audit``: the run's
+    ``update_hitl_detail`` audit events (REST ``eventLogs``), used when no try holds an answer; ``ledger``: the
+    registry's entries. Only a person's answer counts (a timeout default is re-decided by the retry's own deadline).
     """
     mine = [e for e in ledger if (e.get("details") or {}).get("run_id") == run_id
             and (e.get("details") or {}).get("dag_id") == dag_id]
-    applied = {_when((e.get("details") or {}).get("responded_at")) for e in mine if e.get("event") in DECISIONS}
+    decisions = [e for e in mine if e.get("event") in DECISIONS]
+    applied = {_when((e.get("details") or {}).get("responded_at")) for e in decisions}
     requested = [e for e in mine if e.get("event") == "approval_requested" and e.get("version") == version]
     if not requested or requested[-1].get("hashes") != hashes:
         return None  # the evidence the SME saw is not the evidence now: ask again
-    for detail in sorted(tries, key=lambda d: (d.get("task_instance") or {}).get("try_number", 0), reverse=True):
-        answered_at = _when(detail.get("responded_at"))
-        if not detail.get("response_received") or not detail.get("responded_by_user") or answered_at is None:
-            continue
-        if answered_at in applied:
-            return None  # the newest answer was applied already: this try is a clear, so ask again
-        return {"chosen_options": list(detail.get("chosen_options") or []),
-                "params_input": detail.get("params_input") or {}, "responded_at": answered_at,
-                "responded_by_user": detail["responded_by_user"], "timedout": False}
-    return None
+    asked_at = _when(requested[-1].get("at"))
+    answers = [d for d in sorted(tries, key=lambda d: (d.get("task_instance") or {}).get("try_number", 0),
+                                 reverse=True)
+               if d.get("response_received") and d.get("responded_by_user") and _when(d.get("responded_at"))]
+    if not answers and audit:
+        from_log = audit_answer(audit, list(assigned or []), asked_at, map_index)
+        answers = [from_log] if from_log else []
+    if not answers:
+        return None
+    answer = answers[0]
+    answered_at = _when(answer.get("responded_at"))
+    if answered_at in applied or any((_when(e.get("at")) or datetime.min.replace(tzinfo=answered_at.tzinfo))
+                                     >= answered_at for e in decisions):
+        return None  # that answer (or a later one) was decided already: this try is a clear, so ask again
+    return {"chosen_options": list(answer.get("chosen_options") or []),
+            "params_input": answer.get("params_input") or {}, "responded_at": answered_at,
+            "responded_by_user": answer["responded_by_user"], "timedout": False}
 
 
-def earlier_tries(dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> list[dict[str, Any]]:
-    """HITL details of tries 1..try_number-1 over the REST API; [] (with a warning) when it cannot be read."""
+def earlier_tries(dag_id: str, run_id: str, task_id: str, map_index: int,
+                  try_number: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """HITL details of tries 1..try_number-1 and the run's ``update_hitl_detail`` audit events of this task, over
+    the REST API; ([], []) (with a warning) when they cannot be read."""
     import requests
     from airflow.sdk import BaseHook
 
@@ -67,9 +111,10 @@ def earlier_tries(dag_id: str, run_id: str, task_id: str, map_index: int, try_nu
         conn = BaseHook.get_connection(CONN_ID)
     except Exception as exc:  # noqa: BLE001 - no login configured: behave as the stock operator (ask again)
         log.warning("cannot look for an earlier answer: no %s connection (%s)", CONN_ID, exc)
-        return []
+        return [], []
     base = f"http://{conn.host}:{conn.port or 80}"
-    found = []
+    found: list[dict[str, Any]] = []
+    audit: list[dict[str, Any]] = []
     try:
         token = requests.post(f"{base}/auth/token", json={"username": conn.login, "password": conn.password},
                               timeout=20).json()["access_token"]
@@ -79,6 +124,12 @@ def earlier_tries(dag_id: str, run_id: str, task_id: str, map_index: int, try_nu
                                 f"{map_index}/hitlDetails/tries/{n}", headers=headers, timeout=20)
             if resp.status_code == 200:
                 found.append(resp.json())
+        resp = requests.get(f"{base}/api/v2/eventLogs", headers=headers, timeout=20, params={
+            "dag_id": dag_id, "run_id": run_id, "task_id": task_id, "event": "update_hitl_detail", "limit": 100})
+        if resp.status_code == 200:
+            audit = resp.json().get("event_logs") or []
+        else:
+            log.warning("cannot read the audit log for an earlier answer: HTTP %s", resp.status_code)
     except (requests.RequestException, KeyError, ValueError) as exc:
         log.warning("cannot look for an earlier answer over %s: %r", base, exc)
-    return found
+    return found, audit

@@ -51,3 +51,54 @@ def test_only_a_persons_answer_counts_and_the_newest_wins():
     newest = _find([_try(1, comment="first"), _try(2, at="2026-12-02T07:01:00Z", user="sme_bob", comment="second")],
                    [_requested()])
     assert newest["responded_by_user"]["id"] == "sme_bob" and newest["params_input"]["comment"] == "second"
+
+
+# -- the audit log: where the answer survives when Airflow archived no history for the killed try ----------------
+
+ASKED = "2026-12-02T15:12:54.100000+00:00"
+
+
+def _audit(owner, when, chosen=("Reject",), comment="Not before the pricing change.", map_index="-1"):
+    """An ``update_hitl_detail`` entry as ``GET /api/v2/eventLogs`` returns it (``extra`` is a JSON string)."""
+    import json
+
+    return {"event": "update_hitl_detail", "owner": owner, "when": when, "run_id": WHERE["run_id"],
+            "extra": json.dumps({"map_index": map_index, "chosen_options": list(chosen),
+                                 "params_input": {"comment": comment}, "method": "PATCH"})}
+
+
+def _from_log(audit, ledger=None, assigned=("sme_alice", "sme_bob")):
+    return _find([], [{**_requested(), "at": ASKED}] if ledger is None else ledger, audit=audit,
+                 assigned=list(assigned))
+
+
+def test_the_race_seen_live_the_answer_is_found_in_the_audit_log():
+    """Seen in the e2e suite: sme_bob answered 1 s after the request, the resumed try was killed, Airflow kept no
+    HITL history for it and the retry reset the detail; only the audit log still held the answer."""
+    event = _from_log([_audit("sme_bob", "2026-12-02T15:12:55.232670Z")])
+    assert event["chosen_options"] == ["Reject"] and event["responded_by_user"]["id"] == "sme_bob"
+    assert event["params_input"] == {"comment": "Not before the pricing change."}
+    assert event["responded_at"] == datetime.fromisoformat("2026-12-02T15:12:55.232670+00:00")
+
+
+def test_the_audit_log_counts_only_what_airflow_accepted():
+    """It records refused attempts too: a user not assigned (403), a second answer (409), another task's index."""
+    mallory = _audit("mallory", "2026-12-02T15:12:55.000000Z", chosen=("Approve",), comment="looks fine")
+    first = _audit("sme_alice", "2026-12-02T15:12:56.000000Z", chosen=("Approve",), comment="ship it")
+    second = _audit("sme_bob", "2026-12-02T15:12:57.000000Z")
+    event = _from_log([second, mallory, first])
+    assert event["responded_by_user"]["id"] == "sme_alice" and event["chosen_options"] == ["Approve"]
+    assert _from_log([mallory]) is None
+    assert _from_log([_audit("sme_bob", "2026-12-02T15:12:55Z", map_index="2")]) is None
+
+
+def test_an_audited_answer_to_an_earlier_request_or_one_already_decided_is_not_replayed():
+    before = _audit("sme_bob", "2026-12-02T15:12:54.000000Z")  # answered the previous request of this run
+    assert _from_log([before]) is None
+    answer = _audit("sme_bob", "2026-12-02T15:12:55.232670Z")
+    decided = {"event": "rejected", "version": 3, "at": "2026-12-02T15:12:55.900000+00:00",
+               "details": {**WHERE, "responded_at": "2026-12-02 15:12:55.240001+00:00"}}
+    assert _from_log([answer], ledger=[{**_requested(), "at": ASKED}, decided]) is None
+    # the same decision recorded before this answer (a cleared task asked again, and this is the new answer)
+    earlier = {**decided, "at": "2026-12-02T15:12:55.000000+00:00"}
+    assert _from_log([answer], ledger=[{**_requested(), "at": ASKED}, earlier])["responded_by_user"]["id"] == "sme_bob"
