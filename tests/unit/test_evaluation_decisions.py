@@ -576,3 +576,60 @@ def test_a_model_without_classes_is_taken_as_0_then_1() -> None:
             return np.column_stack([1 - p, p])
 
     assert predict_positive(Bare(), pd.DataFrame({"p": [0.2, 0.7]})).tolist() == [0.2, 0.7]
+
+
+def test_an_average_precision_primary_metric_gets_its_own_interval(override, churn_uc) -> None:
+    uc = use_case(override, churn_uc, primary_metric="average_precision", slice_min_rows=4,
+                  bootstrap={"samples": 6, "confidence": 0.8, "seed": 2})
+    frame = holdout()
+    ev = evaluate(ColumnModel(), frame, uc)
+    y, p = frame["y"].to_numpy(), frame["p"].to_numpy()
+    boot = ev["bootstrap"]
+    assert boot["metric"] == "average_precision" and boot["point"] == pytest.approx(average_precision_score(y, p))
+    expected = bootstrap_ci(y, p, lambda a, b: None if len(np.unique(a)) < 2 else average_precision_score(a, b),
+                            6, 0.8, 2)
+    assert (boot["low"], boot["high"], boot["valid_samples"]) == (
+        pytest.approx(expected["low"]), pytest.approx(expected["high"]), expected["valid_samples"])
+    assert boot["low"] < boot["point"] < boot["high"]
+    basic = next(s for s in ev["slices"]["plan"] if s["value"] == "basic")
+    assert basic["judged"] is True and set(basic["ci"]) >= {"average_precision"}
+    assert basic["ci"]["average_precision"]["low"] is not None
+    assert basic["ci"]["average_precision"]["low"] <= basic["average_precision"] <= basic["ci"]["average_precision"]["high"]
+
+
+def test_a_slice_missing_its_own_threshold_warns_when_the_yaml_says_it_must_not_block(override, churn_uc) -> None:
+    uc = override(churn_uc, evaluation={"thresholds": {}, "slice_thresholds": {"roc_auc": 0.6},
+                                        "slice_thresholds_block": False})
+    out = compare(ev_doc({}, {"plan": [_slice("gold", 0.55), _slice("basic", 0.7)]}), None, uc)
+    gold = next(c for c in out["checks"] if c.get("slice") == "plan=gold")
+    assert gold["status"] == "warn" and "WARNING: missing the slice threshold >= 0.6" in gold["detail"]
+    assert out["blessed"] is True and out["warnings"] == [gold["detail"]]
+    assert out["reasons"] == ["Blessed: 1 judged checks passed and 1 warned without blocking "
+                              "(with no champion, value thresholds alone decided).", gold["detail"]]
+    clean = compare(ev_doc({}, {"plan": [_slice("basic", 0.7)]}), None, uc)
+    assert clean["warnings"] == [] and clean["reasons"] == [
+        "Blessed: all 1 judged checks passed (with no champion, value thresholds alone decided)."]
+
+
+def test_the_auc_interval_counts_tied_scores_half_as_roc_auc_score_does(uc) -> None:
+    frame = holdout()
+    frame["p"] = (frame["p"] * 4).round() / 4  # five distinct scores: most positives tie with negatives
+    ev = evaluate(ColumnModel(), frame, uc)
+    y, p = frame["y"].to_numpy(), frame["p"].to_numpy()
+    expected = bootstrap_ci(y, p, _auc, 12, 0.9, 3)
+    boot = ev["bootstrap"]
+    assert boot["valid_samples"] == expected["valid_samples"] == 12
+    assert (boot["low"], boot["high"]) == (pytest.approx(expected["low"], abs=1e-12),
+                                           pytest.approx(expected["high"], abs=1e-12))
+
+
+def test_one_class_resamples_of_the_auc_interval_are_skipped(override, churn_uc) -> None:
+    uc = use_case(override, churn_uc, slice_min_rows=100, bootstrap={"samples": 40, "confidence": 0.9, "seed": 5})
+    frame = holdout(6, seed=2)
+    frame["y"], frame["p"] = [1, 0, 0, 0, 0, 0], [0.9, 0.1, 0.5, 0.5, 0.3, 0.95]
+    ev = evaluate(ColumnModel(), frame, uc)
+    expected = bootstrap_ci(frame["y"].to_numpy(), frame["p"].to_numpy(), _auc, 40, 0.9, 5)
+    boot = ev["bootstrap"]
+    assert 0 < expected["valid_samples"] < 40 and boot["valid_samples"] == expected["valid_samples"]
+    assert (boot["low"], boot["high"]) == (pytest.approx(expected["low"], abs=1e-12),
+                                           pytest.approx(expected["high"], abs=1e-12))

@@ -18,7 +18,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from include.lifecycle.layout import features_key, predictions_key
+from include.lifecycle.layout import features_key, predictions_key, shadow_predictions_key
 from include.lifecycle.model.packaging import dumps_model
 from include.lifecycle.model.registry import registry_for
 from include.lifecycle.serve.scoring import (
@@ -218,3 +218,25 @@ def test_the_published_partition_is_readable_by_others_and_leaves_no_temp_file(s
     assert sorted(p.name for p in path.parent.iterdir()) == ["predictions.parquet"]
     assert out["seconds"] >= 0 and out["seconds"] == round(out["seconds"], 3)
     assert datetime.fromisoformat(out["scored_at"]).tzinfo is not None
+
+
+def test_shadow_scores_go_to_the_versions_own_partition_and_never_to_the_served_one(store, uc) -> None:
+    served = register(store, uc, 0.5)
+    challenger = register(store, uc, 0.9)
+    features(store, uc, [0.1, 0.55, 0.8])  # scores ~0.001, ~0.72, ~0.996
+    score_partition(store, uc, DAY, served)
+    before = store.sha256(predictions_key(uc, DAY))
+    out = score_partition(store, uc, DAY, challenger, shadow=True)
+    key = shadow_predictions_key(uc, DAY, challenger)
+    assert out["predictions_key"] == key and out["shadow"] is True and out["version"] == challenger
+    assert out["threshold"] == 0.9 and out["rows"] == 3 and out["sha256"] == store.sha256(key)
+    assert store.sha256(predictions_key(uc, DAY)) == before  # what serves and monitors read is untouched
+    table = pq.read_table(store.local_path(key))
+    assert table.schema.names == ["cid", "score", "predicted_label", "model_version", "scored_at", "shadow"]
+    assert table.schema.field("shadow").type == pa.bool_()
+    assert table.column("shadow").to_pylist() == [True, True, True]
+    assert table.column("predicted_label").to_pylist() == ["No", "No", "Yes"]  # the challenger's own threshold
+    assert pd.read_parquet(store.local_path(predictions_key(uc, DAY)))["predicted_label"].tolist() == ["No", "Yes", "Yes"]
+    assert table.column("model_version").to_pylist() == [challenger] * 3
+    assert score_partition(store, uc, DAY, served)["shadow"] is False
+    assert "shadow" not in pq.read_schema(store.local_path(predictions_key(uc, DAY))).names
