@@ -105,8 +105,9 @@ def previous_survivors(work: Path, module: str) -> list[str]:
 def run_mutmut(work: Path, module: str, max_children: int, nice: int) -> tuple[int, float]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the copies in mutants/ must be imported
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    cmd = ["nice", "-n", str(nice), str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children",
-           str(max_children)]
+    # ``nice`` is the niceness mutmut runs at, not an increment: `nice -n 15 make mutation` stays at 15, not 19
+    cmd = ["nice", "-n", str(max(0, nice - os.nice(0))), str(ROOT / ".venv" / "bin" / "mutmut"), "run",
+           "--max-children", str(max_children)]
     survivors = previous_survivors(work, module)
     started = time.monotonic()
     with open(work / "mutmut.log", "w", encoding="utf-8") as log:
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", action="append", help="module path or stem (repeatable); default: all")
     parser.add_argument("--max-children", type=int, default=1, help="parallel mutant runs (the machine is shared)")
-    parser.add_argument("--nice", type=int, default=15)
+    parser.add_argument("--nice", type=int, default=15, help="niceness of the mutmut runs (at least the caller's)")
     parser.add_argument("--fresh", action="store_true", help="forget cached verdicts (delete .mutation/<module>)")
     parser.add_argument("--min-score", type=float, default=80.0)
     parser.add_argument("--report-only", action="store_true", help="rewrite tests/MUTATION.md from the last runs")
