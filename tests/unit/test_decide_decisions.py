@@ -354,3 +354,13 @@ def test_reasons_list_batch_reasons_then_row_summaries() -> None:
     out = Outcome("rejected", 3, pd.DataFrame(), None, ["batch"],
                   {"x: bad": {"count": 2, "examples": ["1", "2"]}, "y: odd": {"count": 1, "examples": []}}, [], {})
     assert out.reasons == ["batch", "x: bad: 2 row(s) (e.g. 1, 2)", "y: odd: 1 row(s)"]
+
+
+def test_a_semicolon_file_is_named_with_the_first_80_characters_of_its_header(uc) -> None:
+    lines = [";".join(HEADER)] + [";".join(str(row(i)[c]) for c in HEADER) for i in range(N)]
+    out = check(validate_bytes(uc, ("\n".join(lines) + "\n").encode()))
+    assert out.status == "rejected" and len(out.quarantined) == N and out.row_reasons == {}
+    shown = ";".join(HEADER)[:80]
+    assert shown.endswith(";multip")
+    assert out.batch_reasons == [f"schema: the header is one column {shown!r}: the file seems to be separated by ';', "
+                                 "not by commas (the contract expects 20 comma-separated columns)"]
