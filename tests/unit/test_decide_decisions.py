@@ -308,7 +308,8 @@ def test_gx_judges_the_whole_batch_up_to_the_limit_and_the_evidence_above(uc) ->
     assert at.parse["validation_engine"] == {"engine": "great_expectations", "rows": N}
     above = check(validate_bytes(uc, data, gx_full_rows=N - 1))
     engine = above.parse["validation_engine"]
-    assert engine["engine"].startswith("vectorised") and engine["rows"] == N
+    assert engine["engine"] == ("vectorised (include/lifecycle/data/contract.py); Great Expectations on the "
+                                "evidence rows") and engine["rows"] == N
     assert engine["flagged_rows"] == 1 and engine["evidence_rows"] == N and engine["gx_agrees"] is True
     assert "disagreements" not in engine
     ranged = [e for e in engine["gx_evidence"] if e["expectation"] == "expect_column_values_to_be_between"
