@@ -10,6 +10,7 @@ function-scoped, so a mutation tool sees which test exercises which branch.
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -365,3 +366,79 @@ def test_a_semicolon_file_is_named_with_the_first_80_characters_of_its_header(uc
     assert shown.endswith(";multip")
     assert out.batch_reasons == [f"schema: the header is one column {shown!r}: the file seems to be separated by ';', "
                                  "not by commas (the contract expects 20 comma-separated columns)"]
+
+
+# -- the quarantined frame and what comes after a first problem --------------------------------------------
+def test_the_quarantine_frame_is_line_first_reasons_last_and_strings_with_none_for_missing(uc) -> None:
+    out = check(validate_bytes(uc, csv([*rows(r3={"tenure": 500, "multiple_lines": ""}), "C900,1"])))
+    q = out.quarantined
+    assert list(q.columns) == ["_line", *HEADER, "_reasons"] and q.index.tolist() == [0, 1]
+    assert q["_line"].tolist() == [5, 24]
+    assert q.loc[0, "multiple_lines"] is None and q.loc[1, "tenure"] is None  # a missing cell, a short record
+    assert q.loc[0, "monthly_charges"] == "50.5" and q.loc[1, "female"] == "1"
+
+
+def test_an_accepted_batch_has_an_empty_quarantine_of_string_columns(uc) -> None:
+    q = validate_bytes(uc, csv(rows())).quarantined
+    assert len(q) == 0 and list(q.columns) == ["_line", *HEADER, "_reasons"]
+    assert all(q[c].dtype == object for c in HEADER) and q["_line"].dtype == "int64"
+
+
+def test_a_missing_column_does_not_hide_the_other_rows_problems(uc) -> None:
+    header = [c for c in HEADER if c != "tenure"]
+    out = check(validate_bytes(uc, csv(rows(r4={"contract": "Forever"}), header=header)))
+    assert out.row_reasons["contract: unknown category"] == {"count": 1, "examples": ["'Forever'"]}
+    assert out.quarantined["_reasons"].iloc[4] == "schema: missing columns ['tenure']; contract: unknown category 'Forever'"
+
+
+def test_an_expectation_error_does_not_hide_the_checks_after_it(uc, monkeypatch) -> None:
+    def broken(frame, suite):
+        results = contract.evaluate_suite(frame, suite)
+        for r in results:
+            if r["column"] == "tenure" and r["check"] == "range":
+                r.update(success=False, error="boom")
+        return results
+
+    monkeypatch.setattr(decide, "run_suite", broken)
+    out = check(validate_bytes(uc, csv(rows(r4={"contract": "Forever"}))))  # contract comes after tenure
+    assert out.row_reasons["contract: unknown category"]["count"] == 1
+    assert out.batch_reasons == ["expect_column_values_to_be_between on tenure could not be evaluated: boom"]
+
+
+def test_a_wrong_typed_column_does_not_hide_the_rows_failing_later_checks(uc) -> None:
+    changes = {f"r{i}": {"tenure": f"t{i}"} for i in range(N)}
+    changes["r4"] = {"tenure": "t4", "contract": "Forever"}
+    out = check(validate_bytes(uc, csv(rows(**changes))))
+    assert out.row_reasons == {"contract: unknown category": {"count": 1, "examples": ["'Forever'"]}}
+
+
+CREDIT = (Path(__file__).resolve().parents[1] / "data" / "credit_clean.csv").read_text()
+
+
+def test_a_wrong_typed_nullable_column_does_not_hide_the_checks_after_it() -> None:
+    credit = load_use_case("credit")
+    header, *lines = CREDIT.strip().split("\n")
+    names = header.split(",")
+    records = [dict(zip(names, line.split(","), strict=True)) for line in lines]
+    for i, r in enumerate(records):
+        r["Income"] = f"lots{i}"  # Income is nullable: its null-rate check fails, as one wrong-type reason
+    records[2]["Debt"] = "-5"  # Debt's range check comes after Income's
+    out = check(validate_bytes(credit, csv(records, header=names)))
+    assert out.batch_reasons == ["Income: wrong type, expected numeric but none of its values parses "
+                                 "(e.g. ['lots0', 'lots1', 'lots2'])"]
+    assert out.row_reasons == {"Debt: out of range [0, 500000]": {"count": 1, "examples": ["-5"]}}
+
+
+def test_a_header_only_file_is_one_reason_even_where_gx_fails_the_column_checks_of_an_empty_frame(
+        uc, monkeypatch) -> None:
+    def gx_on_nothing(frame, suite):  # GX judges an empty frame's columns as object-typed and null-rated 100%
+        results = contract.evaluate_suite(frame, suite)
+        for r in results:
+            if r["check"] in ("type", "null_rate"):
+                r.update(success=False, result={"observed_value": "object", "unexpected_percent": 100.0})
+        return results
+
+    monkeypatch.setattr(decide, "run_suite", gx_on_nothing)
+    out = check(validate_bytes(uc, csv([])))
+    assert out.batch_reasons == ["header only: the file has a header but no data rows",
+                                 "row count 0 outside [20, 100000]"]
