@@ -297,4 +297,4 @@ def test_the_partition_is_written_beside_its_target_under_a_hidden_temporary_nam
     (tmp,) = made  # one file: the partition, renamed into place (atomic: the same directory)
     assert tmp.parent == store.local_path(predictions_key(uc, DAY)).parent
     assert tmp.name.startswith(".predictions.") and tmp.name.endswith(".parquet.tmp")  # no reader globs it
-    assert 0 < out["seconds"] <= elapsed and isinstance(out["seconds"], float)
+    assert 0 < out["seconds"] <= elapsed + 0.0005 and isinstance(out["seconds"], float)  # rounded to ms
