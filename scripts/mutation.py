@@ -105,8 +105,9 @@ def previous_survivors(work: Path, module: str) -> list[str]:
 def run_mutmut(work: Path, module: str, max_children: int, nice: int) -> tuple[int, float]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the copies in mutants/ must be imported
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    cmd = ["nice", "-n", str(nice), str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children",
-           str(max_children)]
+    # ``nice`` is the niceness mutmut runs at, not an increment: `nice -n 15 make mutation` stays at 15, not 19
+    cmd = ["nice", "-n", str(max(0, nice - os.nice(0))), str(ROOT / ".venv" / "bin" / "mutmut"), "run",
+           "--max-children", str(max_children)]
     survivors = previous_survivors(work, module)
     started = time.monotonic()
     with open(work / "mutmut.log", "w", encoding="utf-8") as log:
@@ -153,8 +154,23 @@ def git_commit() -> str:
     return out.stdout.strip() + ("+uncommitted" if dirty else "")
 
 
+def _fresh_cell(r: dict[str, Any]) -> str:
+    f = r.get("fresh")
+    return f"{f['minutes']:.1f} ({f['load']:.1f})" if f else "n/a"
+
+
+def _fresh_total(fresh: list[dict[str, Any] | None]) -> str:
+    if not fresh or any(f is None for f in fresh):
+        return "Complete fresh run: not measured (a module has no fresh run on record)."
+    total = sum(f["minutes"] for f in fresh)
+    dates = sorted(f["date"] for f in fresh)
+    return (f"Complete fresh run (sum of the modules' fresh runs, {dates[0]} to {dates[-1]} UTC, one mutmut child, "
+            f"nice 15): **{total:.1f} minutes**, at load averages {min(f['load'] for f in fresh):.1f} to "
+            f"{max(f['load'] for f in fresh):.1f} on {os.cpu_count()} cores.")
+
+
 def write_report(tool: dict[str, Any]) -> None:
-    rows, details = [], []
+    rows, details, fresh = [], [], []
     for module in tool["mutation"]["modules"]:
         path = WORK / slug(module) / "result.json"
         if not path.exists():
@@ -163,7 +179,8 @@ def write_report(tool: dict[str, Any]) -> None:
         r = json.loads(path.read_text(encoding="utf-8"))
         rows.append(f"| `{module}` | {r['total']} | {r['killed'] + r['timeout']} | {r['survived'] + r['no_tests'] + r['other']} "
                     f"| {r['equivalent']} | {r.get('not_checked', 0)} | **{r['score']:.1f}%** | {r['minutes']:.1f} "
-                    f"| {r['date']} | `{r['commit']}` |")
+                    f"| {_fresh_cell(r)} | {r['date']} | `{r['commit']}` |")
+        fresh.append(r.get("fresh"))
         if r["survivors"] or r["equivalents"]:
             details += ["", f"### `{module}`", ""]
             details += [f"- survived: `{name}`" for name in r["survivors"]]
@@ -178,11 +195,16 @@ def write_report(tool: dict[str, Any]) -> None:
         "without a verdict: a score with any is provisional. *Minutes* is the wall time of the last run, which only",
         "tests new mutants and retests the previous survivors (run with `--fresh` for a full run's time).",
         "Equivalent mutants are listed in `[tool.mutation.equivalent]` with the reason no test can tell them apart.",
+        "*Fresh run* is the wall time of the module's last full run (`--fresh`, every mutant tested) with the",
+        "1-minute load average when it ended; their sum is what one complete `make mutation MUTATION_ARGS=--fresh` takes.",
         "See a mutant with `cd .mutation/<module> && ../../.venv/bin/mutmut show <name>`.",
         "",
-        "| module | total | killed | survived | equivalent | not checked | score | minutes | date (UTC) | commit |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| module | total | killed | survived | equivalent | not checked | score | minutes | fresh run: minutes "
+        "(load avg) | date (UTC) | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
+        "",
+        _fresh_total(fresh),
         "",
         "## Survivors and equivalent mutants",
         *(details or ["", "None."]),
@@ -210,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", action="append", help="module path or stem (repeatable); default: all")
     parser.add_argument("--max-children", type=int, default=1, help="parallel mutant runs (the machine is shared)")
-    parser.add_argument("--nice", type=int, default=15)
+    parser.add_argument("--nice", type=int, default=15, help="niceness of the mutmut runs (at least the caller's)")
     parser.add_argument("--fresh", action="store_true", help="forget cached verdicts (delete .mutation/<module>)")
     parser.add_argument("--min-score", type=float, default=80.0)
     parser.add_argument("--report-only", action="store_true", help="rewrite tests/MUTATION.md from the last runs")
@@ -234,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             if (work / "mutants" / (module + ".meta")).exists():
                 old = json.loads((work / "result.json").read_text()) if (work / "result.json").exists() else {}
                 result = collect(work, module, equivalent)
-                result.update(minutes=old.get("minutes", 0.0), date=old.get("date", "interrupted"),
+                result.update(minutes=old.get("minutes", 0.0), date=old.get("date", "interrupted"), fresh=old.get("fresh"),
                               commit=old.get("commit", git_commit()))
                 (work / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     for module in [] if args.report_only else modules:
@@ -244,8 +266,12 @@ def main(argv: list[str] | None = None) -> int:
         if rc != 0:
             print(f"mutmut failed on {module} (exit {rc}); see {work / 'mutmut.log'}", file=sys.stderr)
             return 2
+        old = json.loads((work / "result.json").read_text()) if (work / "result.json").exists() else {}
         result = collect(work, module, equivalent)
-        result.update(minutes=seconds / 60, date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"), commit=git_commit())
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+        result.update(minutes=seconds / 60, date=now, commit=git_commit(),
+                      fresh={"minutes": seconds / 60, "date": now, "load": os.getloadavg()[0]} if args.fresh
+                      else old.get("fresh"))
         (work / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
         print(f"  {result['score']:.1f}%: {result['killed'] + result['timeout']} killed, {result['survived']} survived, "
               f"{result['no_tests']} without tests, {result['equivalent']} equivalent of {result['total']} "

@@ -1,7 +1,9 @@
 """The accept / quarantine decision's wording and frames: what a data engineer reads about a rejected batch.
 
-The reason builders get result items shaped like ``run_suite``'s; the batch-level tests run the real
-suite on a few hand-written rows. Every fixture is function-scoped.
+The reason builders get result items shaped like ``run_suite``'s; the batch-level tests run the stored
+suite on a few hand-written rows, judged by the vectorised engine (``vectorised_engine``: GX's results in
+milliseconds; GX itself decides in test_validation.py and test_hostile_batches.py). Every fixture is
+function-scoped.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from include.lifecycle.data.decide import (
     internal_column,
     validate_bytes,
 )
+
+pytestmark = pytest.mark.usefixtures("vectorised_engine")
 
 
 @pytest.fixture

@@ -576,3 +576,134 @@ def test_a_model_without_classes_is_taken_as_0_then_1() -> None:
             return np.column_stack([1 - p, p])
 
     assert predict_positive(Bare(), pd.DataFrame({"p": [0.2, 0.7]})).tolist() == [0.2, 0.7]
+
+
+def test_an_average_precision_primary_metric_gets_its_own_interval(override, churn_uc) -> None:
+    uc = use_case(override, churn_uc, primary_metric="average_precision", slice_min_rows=4,
+                  bootstrap={"samples": 6, "confidence": 0.8, "seed": 2})
+    frame = holdout()
+    ev = evaluate(ColumnModel(), frame, uc)
+    y, p = frame["y"].to_numpy(), frame["p"].to_numpy()
+    boot = ev["bootstrap"]
+    assert boot["metric"] == "average_precision" and boot["point"] == pytest.approx(average_precision_score(y, p))
+    rng = np.random.default_rng(2)
+    draws = [rng.integers(0, len(y), len(y)) for _ in range(6)]
+    aps = [average_precision_score(y[i], p[i]) for i in draws if len(np.unique(y[i])) == 2]
+    assert (boot["low"], boot["high"]) == _hand_interval(aps, 0.8) and boot["valid_samples"] == len(aps)
+    assert boot["low"] < boot["point"] < boot["high"]
+    basic = next(s for s in ev["slices"]["plan"] if s["value"] == "basic")
+    assert basic["judged"] is True and set(basic["ci"]) >= {"average_precision"}
+    assert basic["ci"]["average_precision"]["low"] is not None
+    assert basic["ci"]["average_precision"]["low"] <= basic["average_precision"] <= basic["ci"]["average_precision"]["high"]
+
+
+def test_a_slice_missing_its_own_threshold_warns_when_the_yaml_says_it_must_not_block(override, churn_uc) -> None:
+    uc = override(churn_uc, evaluation={"thresholds": {}, "slice_thresholds": {"roc_auc": 0.6},
+                                        "slice_thresholds_block": False})
+    out = compare(ev_doc({}, {"plan": [_slice("gold", 0.55), _slice("basic", 0.7)]}), None, uc)
+    gold = next(c for c in out["checks"] if c.get("slice") == "plan=gold")
+    assert gold["status"] == "warn" and "WARNING: missing the slice threshold >= 0.6" in gold["detail"]
+    assert out["blessed"] is True and out["warnings"] == [gold["detail"]]
+    assert out["reasons"] == ["Blessed: 1 judged checks passed and 1 warned without blocking "
+                              "(with no champion, value thresholds alone decided).", gold["detail"]]
+    clean = compare(ev_doc({}, {"plan": [_slice("basic", 0.7)]}), None, uc)
+    assert clean["warnings"] == [] and clean["reasons"] == [
+        "Blessed: all 1 judged checks passed (with no champion, value thresholds alone decided)."]
+
+
+def test_the_auc_interval_counts_tied_scores_half_as_roc_auc_score_does(uc) -> None:
+    frame = holdout()
+    frame["p"] = (frame["p"] * 4).round() / 4  # five distinct scores: most positives tie with negatives
+    ev = evaluate(ColumnModel(), frame, uc)
+    y, p = frame["y"].to_numpy(), frame["p"].to_numpy()
+    expected = bootstrap_ci(y, p, _auc, 12, 0.9, 3)
+    boot = ev["bootstrap"]
+    assert boot["valid_samples"] == expected["valid_samples"] == 12
+    assert (boot["low"], boot["high"]) == (pytest.approx(expected["low"], abs=1e-12),
+                                           pytest.approx(expected["high"], abs=1e-12))
+
+
+def test_one_class_resamples_of_the_auc_interval_are_skipped(override, churn_uc) -> None:
+    uc = use_case(override, churn_uc, slice_min_rows=100, bootstrap={"samples": 40, "confidence": 0.9, "seed": 5})
+    frame = holdout(6, seed=2)
+    frame["y"], frame["p"] = [1, 0, 0, 0, 0, 0], [0.9, 0.1, 0.5, 0.5, 0.3, 0.95]
+    ev = evaluate(ColumnModel(), frame, uc)
+    expected = bootstrap_ci(frame["y"].to_numpy(), frame["p"].to_numpy(), _auc, 40, 0.9, 5)
+    boot = ev["bootstrap"]
+    assert 0 < expected["valid_samples"] < 40 and boot["valid_samples"] == expected["valid_samples"]
+    assert (boot["low"], boot["high"]) == (pytest.approx(expected["low"], abs=1e-12),
+                                           pytest.approx(expected["high"], abs=1e-12))
+
+
+def _hand_interval(values: list, confidence: float) -> tuple[float, float]:
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return pytest.approx(low, abs=1e-12), pytest.approx(high, abs=1e-12)
+
+
+def test_judged_slices_carry_intervals_for_their_metric_and_each_thresholded_one(override, churn_uc) -> None:
+    uc = use_case(override, churn_uc, primary_metric="roc_auc", slice_min_rows=11, slice_thresholds_block=False,
+                  slice_thresholds={"expected_cost_per_customer": 2.0},
+                  bootstrap={"samples": 7, "confidence": 0.8, "seed": 4})
+    frame = holdout()
+    ev = evaluate(ColumnModel(), frame, uc)
+    assert ev["slice_thresholds"] == {"expected_cost_per_customer": 2.0} and ev["slice_thresholds_block"] is False
+    y, p = frame["y"].to_numpy(), frame["p"].to_numpy()
+    by_value = {s["value"]: s for s in ev["slices"]["plan"]}
+    assert by_value["gold"]["judged"] is False and by_value["gold"]["ci"] == {}  # 10 rows < 11: no interval
+    basic = by_value["basic"]
+    assert basic["judged"] is True and set(basic["ci"]) == {"roc_auc", "expected_cost_per_customer"}
+    mask = (frame["plan"] == "basic").to_numpy()
+    ys, ps = y[mask], p[mask]
+    rng = np.random.default_rng(4)
+    draws = [rng.integers(0, len(ys), len(ys)) for _ in range(7)]
+    aucs = [a for a in (_auc(ys[i], ps[i]) for i in draws) if a is not None]
+    dear = [expected_cost(ys[i], ps[i], ev["threshold"], costs(uc)) for i in draws]
+    for name, values in (("roc_auc", aucs), ("expected_cost_per_customer", dear)):
+        low, high = _hand_interval(values, 0.8)
+        assert basic["ci"][name] == {"low": low, "high": high, "confidence": 0.8, "samples": 7,
+                                     "valid_samples": len(values)}
+
+
+def test_slice_intervals_default_to_200_seeded_resamples_at_95_percent(override, churn_uc) -> None:
+    uc = use_case(override, churn_uc)
+    frame = holdout(60, seed=1)
+    ev = evaluate(ColumnModel(), frame, uc)
+    assert ev["slice_thresholds"] == {"roc_auc": 0.5} and ev["slice_thresholds_block"] is True
+    basic = {s["value"]: s for s in ev["slices"]["plan"]}["basic"]
+    mask = (frame["plan"] == "basic").to_numpy()
+    ys, ps = frame["y"].to_numpy()[mask], frame["p"].to_numpy()[mask]
+    rng = np.random.default_rng(0)
+    aucs = [a for a in (_auc(ys[i], ps[i]) for i in (rng.integers(0, 30, 30) for _ in range(200))) if a is not None]
+    low, high = _hand_interval(aucs, 0.95)
+    assert basic["ci"] == {"roc_auc": {"low": low, "high": high, "confidence": 0.95, "samples": 200,
+                                       "valid_samples": len(aucs)}}
+
+
+def test_the_slice_metric_gets_an_interval_beside_the_thresholded_ones(override, churn_uc) -> None:
+    uc = use_case(override, churn_uc, primary_metric="recall", slice_metric="average_precision", slice_min_rows=4,
+                  bootstrap={"samples": 3})
+    basic = {s["value"]: s for s in evaluate(ColumnModel(), holdout(), uc)["slices"]["plan"]}["basic"]
+    assert set(basic["ci"]) == {"average_precision", "roc_auc"}  # the slice metric + the default AUC floor
+
+
+def test_recall_precision_and_f1_when_the_counts_tie() -> None:
+    y, p = np.array([1, 1, 0, 0]), np.array([0.9, 0.2, 0.8, 0.1])  # tp = fn = fp = tn = 1
+    m = point_metrics(y, p, 0.5, COST)
+    assert (m["recall"], m["precision"], m["f1"]) == (0.5, 0.5, 0.5)
+
+
+def test_log_loss_on_a_one_class_holdout_and_on_certain_mistakes() -> None:
+    one_class = point_metrics(np.array([0, 0]), np.array([0.2, 0.4]), 0.5, COST)
+    assert one_class["log_loss"] == pytest.approx((-math.log(0.8) - math.log(0.6)) / 2)
+    certain = point_metrics(np.array([0, 1]), np.array([1.0, 0.0]), 0.5, COST)  # clipped to 1e-15 from 0 and 1
+    assert certain["log_loss"] == pytest.approx(34.53917619362578, rel=1e-9)
+
+
+def test_a_false_positive_costs_its_own_price_on_a_one_row_holdout() -> None:
+    assert expected_cost(np.array([0]), np.array([0.9]), 0.5, {"fn": 10.0, "fp": 4.0, "tp": 0.5, "tn": 0.25}) == 4.0
+
+
+def test_the_base_rate_of_the_pr_curve_keeps_five_decimals(uc) -> None:
+    frame = pd.DataFrame({"cid": [f"c{i}" for i in range(7)], "plan": "basic", "charges": 1.0, "p": P, "y": Y})
+    assert evaluate(ColumnModel(), frame, uc)["curves"]["pr"]["base_rate"] == 0.42857  # 3 of 7

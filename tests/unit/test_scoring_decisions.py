@@ -7,7 +7,9 @@ model bytes come from where production reads them; every fixture is function-sco
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from include.lifecycle.layout import features_key, predictions_key
+from include.lifecycle.layout import features_key, predictions_key, shadow_predictions_key
 from include.lifecycle.model.packaging import dumps_model
 from include.lifecycle.model.registry import registry_for
 from include.lifecycle.serve.scoring import (
@@ -218,3 +220,81 @@ def test_the_published_partition_is_readable_by_others_and_leaves_no_temp_file(s
     assert sorted(p.name for p in path.parent.iterdir()) == ["predictions.parquet"]
     assert out["seconds"] >= 0 and out["seconds"] == round(out["seconds"], 3)
     assert datetime.fromisoformat(out["scored_at"]).tzinfo is not None
+
+
+def test_shadow_scores_go_to_the_versions_own_partition_and_never_to_the_served_one(store, uc) -> None:
+    served = register(store, uc, 0.5)
+    challenger = register(store, uc, 0.9)
+    features(store, uc, [0.1, 0.55, 0.8])  # scores ~0.001, ~0.72, ~0.996
+    score_partition(store, uc, DAY, served)
+    before = store.sha256(predictions_key(uc, DAY))
+    out = score_partition(store, uc, DAY, challenger, shadow=True)
+    key = shadow_predictions_key(uc, DAY, challenger)
+    assert out["predictions_key"] == key and out["shadow"] is True and out["version"] == challenger
+    assert out["threshold"] == 0.9 and out["rows"] == 3 and out["sha256"] == store.sha256(key)
+    assert store.sha256(predictions_key(uc, DAY)) == before  # what serves and monitors read is untouched
+    table = pq.read_table(store.local_path(key))
+    assert table.schema.names == ["cid", "score", "predicted_label", "model_version", "scored_at", "shadow"]
+    assert table.schema.field("shadow").type == pa.bool_()
+    assert table.column("shadow").to_pylist() == [True, True, True]
+    assert table.column("predicted_label").to_pylist() == ["No", "No", "Yes"]  # the challenger's own threshold
+    assert pd.read_parquet(store.local_path(predictions_key(uc, DAY)))["predicted_label"].tolist() == ["No", "Yes", "Yes"]
+    assert table.column("model_version").to_pylist() == [challenger] * 3
+    assert score_partition(store, uc, DAY, served)["shadow"] is False
+    assert "shadow" not in pq.read_schema(store.local_path(predictions_key(uc, DAY))).names
+
+
+def test_the_threshold_is_read_from_the_manifest_alone_when_it_holds_one(store, uc) -> None:
+    registry = registry_for(store, uc)
+    version = register(store, uc, 0.37)
+    key = registry.manifest(version)["artifacts"]["evaluation.json"]["key"]
+    store.local_path(key).unlink()  # scoring needs the manifest's summary, not the evaluation document
+    assert decision_threshold(registry, version) == 0.37
+
+
+def test_scores_come_from_the_positive_class_column_whatever_the_class_order() -> None:
+    class Flipped(Fixed):
+        classes_ = np.array([1, 0])
+
+        def predict_proba(self, frame):
+            return super().predict_proba(frame)[:, ::-1]  # column 0 is the positive class
+
+    (out,) = score_frame_chunks(Flipped(), [pd.DataFrame({"cid": ["a", "b"], "p": [0.8, 0.1]})], id_column="cid",
+                                threshold=0.5, labels=("No", "Yes"), model_version=1)
+    assert out["score"].tolist() == [0.8, 0.1] and out["predicted_label"].tolist() == ["Yes", "No"]
+
+
+def test_scored_at_is_utc_now_on_a_host_in_another_time_zone(monkeypatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        before = pd.Timestamp.now(tz="UTC")
+        (out,) = score_frame_chunks(Fixed(), [pd.DataFrame({"cid": ["a"], "p": [0.6]})], id_column="cid",
+                                    threshold=0.5, model_version=1)
+        assert before <= out["scored_at"].iloc[0] <= pd.Timestamp.now(tz="UTC")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_the_partition_is_written_beside_its_target_under_a_hidden_temporary_name(store, uc, monkeypatch) -> None:
+    import tempfile
+
+    made = []
+    real = tempfile.mkstemp
+
+    def spy(*args, **kwargs):
+        fd, name = real(*args, **kwargs)
+        made.append(Path(name))
+        return fd, name
+
+    version = register(store, uc)
+    features(store, uc, [0.2, 0.7])
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
+    started = time.perf_counter()
+    out = score_partition(store, uc, DAY, version)
+    elapsed = time.perf_counter() - started
+    (tmp,) = made  # one file: the partition, renamed into place (atomic: the same directory)
+    assert tmp.parent == store.local_path(predictions_key(uc, DAY)).parent
+    assert tmp.name.startswith(".predictions.") and tmp.name.endswith(".parquet.tmp")  # no reader globs it
+    assert 0 < out["seconds"] <= elapsed + 0.0005 and isinstance(out["seconds"], float)  # rounded to ms
