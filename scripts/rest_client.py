@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 TERMINAL = {"success", "failed"}
@@ -130,3 +131,16 @@ class AirflowClient:
         """
         return self.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
                             user=user, json={"chosen_options": [option], "params_input": {"comment": comment}})
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, diagnose: Callable[[], str] | None = None,
+             interval: float = 2.0) -> Any:
+    """``predicate()``'s first truthy value, polled every ``interval`` s; an AssertionError naming ``what`` (and
+    what ``diagnose()`` says) after ``timeout`` s. Every wait of the tests and benchmarks has a deadline."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + (f"\n{diagnose()}" if diagnose else ""))

@@ -10,13 +10,13 @@ the shadow. Runs after test_1_training_approval (which leaves a champion in the 
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
+from scripts.rest_client import wait_for
 from tests.e2e.conftest import dag_id, use_case_registry
 
 pytestmark = pytest.mark.e2e
@@ -41,16 +41,6 @@ def shadow_required(platform):
         yield
     finally:
         path.write_text(original)
-
-
-def _wait_for(predicate, timeout: float, what: str, diagnose=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{diagnose()}")
 
 
 def _load(airflow, day: str) -> None:
@@ -92,10 +82,10 @@ def test_no_drift_no_retrain(airflow, store, champion):
     decisions_before = len(_decisions(store))
     _load(airflow, "2026-01-03")
     result_key = f"monitoring/{USE_CASE}/date=2026-01-03/result.json"
-    _wait_for(lambda: store.exists(f"predictions/{USE_CASE}/date=2026-01-03/predictions.parquet"), 300,
+    wait_for(lambda: store.exists(f"predictions/{USE_CASE}/date=2026-01-03/predictions.parquet"), 300,
               "batch scoring of 2026-01-03", lambda: _runs_summary(airflow))
-    _wait_for(lambda: store.exists(result_key), 300, "monitoring of 2026-01-03", lambda: _runs_summary(airflow))
-    _wait_for(lambda: len(_decisions(store)) > decisions_before, 120, "a retrain decision",
+    wait_for(lambda: store.exists(result_key), 300, "monitoring of 2026-01-03", lambda: _runs_summary(airflow))
+    wait_for(lambda: len(_decisions(store)) > decisions_before, 120, "a retrain decision",
               lambda: _runs_summary(airflow))
     result = store.read_json(result_key)
     assert result["breaches"] == [], result["breaches"]
@@ -120,7 +110,7 @@ def test_drift_retrains_a_challenger_that_shadows_before_the_sme_approves(airflo
             incoming = store.read_frame(f"raw/{USE_CASE}/date=2026-01-06/accepted.parquet")
             assert (incoming["contract"] == "Month-to-month").mean() > 0.7  # the scenario really reached the batch
 
-            runs = _wait_for(lambda: _retrain_runs(airflow), 600, "a retrain-triggered model_training run",
+            runs = wait_for(lambda: _retrain_runs(airflow), 600, "a retrain-triggered model_training run",
                              lambda: _runs_summary(airflow))
             results = [store.read_json(k) for k in store.list(f"monitoring/{USE_CASE}/") if k.endswith("result.json")]
             drifted = [r for r in results if "dataset_drift" in r["breaches"] or "prediction_drift" in r["breaches"]]

@@ -27,7 +27,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from scripts.rest_client import TERMINAL
+from scripts.rest_client import TERMINAL, wait_for
 from tests.e2e.conftest import dag_id, use_case_registry
 
 pytestmark = pytest.mark.e2e
@@ -48,16 +48,6 @@ def _expect():
     return expect
 
 
-def _wait_for(predicate, timeout: float, what: str, diagnose=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{diagnose()}")
-
-
 def _entries(store, version: int, event: str) -> list[dict]:
     return [e for e in use_case_registry(store, USE_CASE).ledger() if e["event"] == event and e["version"] == version]
 
@@ -74,7 +64,7 @@ def training_data(airflow, store):
             for d in DAYS if not store.exists(features(d))]
     for run_id in runs:
         assert airflow.wait_run(ACQUISITION, run_id, timeout=400) == "success", airflow.diagnose(ACQUISITION, run_id)
-    _wait_for(lambda: all(store.exists(features(d)) for d in DAYS), 300, f"features for {DAYS}")
+    wait_for(lambda: all(store.exists(features(d)) for d in DAYS), 300, f"features for {DAYS}")
     return DAYS
 
 
@@ -216,8 +206,8 @@ def test_an_approve_without_comment_sent_over_rest_is_refused_where_the_sme_look
     ti = airflow.ok("GET", f"/dags/{TRAINING}/dagRuns/{run_id}/taskInstances/{GATE}")
     log = airflow.log(TRAINING, run_id, GATE, try_number=ti["try_number"])
     assert why in log and log.index(why) < log.index("Task failed with exception"), log[-2000:]
-    _wait_for(lambda: [m for m in smtp.messages if why in m.body], 60, "the refusal e-mail")
-    _wait_for(lambda: [r for r in hook.requests if why in r.body.decode(errors="replace")], 60, "the refusal webhook")
+    wait_for(lambda: [m for m in smtp.messages if why in m.body], 60, "the refusal e-mail")
+    wait_for(lambda: [r for r in hook.requests if why in r.body.decode(errors="replace")], 60, "the refusal webhook")
 
     # Where the SME looks: the request's page shows the task Failed, and its log says why in plain words.
     page = ui.page("sme_alice")

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from scripts.rest_client import wait_for
 from tests.e2e.conftest import dag_id, use_case_registry
 
 pytestmark = pytest.mark.e2e
@@ -32,15 +33,6 @@ def _runs_by_key(airflow, stage: str) -> dict[str, list[dict]]:
     return out
 
 
-def _wait(predicate, timeout, what, diagnose=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(4)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{diagnose()}")
-
-
 def test_ten_backfilled_days_give_ten_feature_and_ten_scoring_runs(airflow, store):
     # A backfill's range is the partitions (days) to load, first and last included.
     backfill = airflow.ok("POST", "/backfills", user="data_engineer", json={
@@ -52,13 +44,13 @@ def test_ten_backfilled_days_give_ten_feature_and_ten_scoring_runs(airflow, stor
         return "\n".join(f"{s}: { {k: [r['state'] for r in v] for k, v in sorted(_runs_by_key(airflow, s).items())} }"
                          for s in ("data_acquisition", "feature_engineering", "batch_scoring"))
 
-    _wait(lambda: sorted(_runs_by_key(airflow, "data_acquisition")) == DAYS and all(
+    wait_for(lambda: sorted(_runs_by_key(airflow, "data_acquisition")) == DAYS and all(
         r["state"] in ("success", "failed") for v in _runs_by_key(airflow, "data_acquisition").values() for r in v),
         900, "ten finished acquisition runs", summary)
     acquired = _runs_by_key(airflow, "data_acquisition")
     assert all(len(v) == 1 and v[0]["state"] == "success" for v in acquired.values()), summary()
 
-    _wait(lambda: all(store.exists(f"predictions/churn/date={d}/predictions.parquet") for d in DAYS), 900,
+    wait_for(lambda: all(store.exists(f"predictions/churn/date={d}/predictions.parquet") for d in DAYS), 900,
           "predictions for the ten days", summary)
     time.sleep(20)  # a duplicate hand-off would show up as a second run by now
     for stage in ("feature_engineering", "batch_scoring"):
@@ -106,7 +98,7 @@ def test_backfilling_the_same_days_again_changes_nothing(airflow, store):
                          for s in ("data_acquisition", "feature_engineering", "batch_scoring"))
 
     for stage in ("data_acquisition", "feature_engineering", "batch_scoring"):
-        _wait(lambda stage=stage: done(stage), 900, f"every day's second {stage} run to finish", summary)
+        wait_for(lambda stage=stage: done(stage), 900, f"every day's second {stage} run to finish", summary)
         runs = _runs_by_key(airflow, stage)
         assert all(r["state"] == "success" for v in runs.values() for r in v), summary()
     after = _fingerprints(store)

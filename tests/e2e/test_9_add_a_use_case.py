@@ -21,7 +21,9 @@ from include.lifecycle import layout
 from include.lifecycle.config import load_use_case
 from include.lifecycle.data import replay
 from lifecycle_ops.factory import STAGES
+from scripts.rest_client import wait_for
 from tests.e2e.conftest import ROOT, USE_CASES, dag_id
+from tests.samples import write_tumours_csv
 
 NAME = "tumours"
 
@@ -31,27 +33,9 @@ def _dags(airflow, prefix: str) -> set[str]:
     return {d["dag_id"] for d in found}
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
-    from sklearn.datasets import load_breast_cancer
-
-    frame = load_breast_cancer(as_frame=True).frame
-    frame.columns = [c.replace(" ", "_") for c in frame.columns]
-    frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
-    frame.insert(0, "case_id", [f"T{i:05d}" for i in range(len(frame))])
-    path = tmp_path_factory.mktemp("sample") / f"{NAME}.csv"
-    frame.to_csv(path, index=False)
-    return path
+    return write_tumours_csv(tmp_path_factory.mktemp("sample") / f"{NAME}.csv")
 
 
 def test_a_csv_becomes_dags_in_the_ui_and_a_day_flows(platform, airflow, store, sample, tmp_path):
@@ -68,7 +52,7 @@ def test_a_csv_becomes_dags_in_the_ui_and_a_day_flows(platform, airflow, store, 
     try:
         platform.prepare()  # `make settings`: the new use case's pools and Variables
         expected = {dag_id(stage, NAME) for stage in STAGES}
-        _wait_for(lambda: _dags(airflow, NAME) >= expected, 300, f"the {NAME} DAGs in the API")
+        wait_for(lambda: _dags(airflow, NAME) >= expected, 300, f"the {NAME} DAGs in the API")
         elapsed = time.monotonic() - started
         print(f"\nadd a use case: CSV -> {len(expected)} DAGs in the UI in {elapsed:.0f}s "
               f"(scaffold {init.stdout.count(chr(10))} lines of output; DAG refresh every 30 s)")
@@ -84,12 +68,12 @@ def test_a_csv_becomes_dags_in_the_ui_and_a_day_flows(platform, airflow, store, 
         acq = dag_id("data_acquisition", NAME)
         assert airflow.wait_run(acq, run, timeout=420) == "success", airflow.diagnose(acq, run)
         features = dag_id("feature_engineering", NAME)
-        fe = _wait_for(lambda: [r for r in airflow.runs(features) if r.get("partition_key") == day], 240,
+        fe = wait_for(lambda: [r for r in airflow.runs(features) if r.get("partition_key") == day], 240,
                        f"a {features} run for {day}")
         assert airflow.wait_run(features, fe[0]["dag_run_id"], timeout=420) == "success"
         assert store.exists(layout.features_key(uc, day))
     finally:
         (config / f"{NAME}.yaml").unlink(missing_ok=True)
-    _wait_for(lambda: not _dags(airflow, NAME), 300, f"the {NAME} DAGs to leave the API once the YAML is gone")
+    wait_for(lambda: not _dags(airflow, NAME), 300, f"the {NAME} DAGs to leave the API once the YAML is gone")
     for bundled in USE_CASES:  # a use case coming and going leaves the others alone
         assert _dags(airflow, bundled) >= {dag_id(stage, bundled) for stage in STAGES}

@@ -10,13 +10,14 @@ from __future__ import annotations
 import secrets
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from scripts.lifecycle_platform import Platform, free_port
 from scripts.platform_core import live_pids, pid_alive, signal_tree
+from scripts.rest_client import wait_for  # noqa: F401 - the fault tests import it from here
 from tests.e2e.conftest import E2E_USERS, AirflowClient, e2e_config_dir
 from tests.integration.receivers import SmtpReceiver, WebhookReceiver
 
@@ -33,16 +34,6 @@ class PatientClient(AirflowClient):
         headers = {"Authorization": f"Bearer {self._tokens[user]}"}
         return requests.request(method, f"{self.platform.base_url}/api/v2{path}", headers=headers,
                                 timeout=kwargs.pop("timeout", 120), **kwargs)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def kill_component(plat: Platform, component: str) -> set[int]:

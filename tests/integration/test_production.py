@@ -40,7 +40,7 @@ from scripts.production import (
     redis_url,
     s3_client,
 )
-from scripts.rest_client import AirflowClient
+from scripts.rest_client import AirflowClient, wait_for
 from tests.integration.receivers import SmtpReceiver, WebhookReceiver
 
 pytestmark = pytest.mark.production
@@ -149,16 +149,6 @@ def _config_dir(base: Path) -> Path:
     return out
 
 
-def _wait(predicate, timeout: float, what: str, interval: float = 2.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def scenario(production) -> dict[str, Any]:
     """Acquire, build features, train while a worker dies, approve; return what the tests check."""
@@ -172,7 +162,7 @@ def scenario(production) -> dict[str, Any]:
     acq = api.trigger("churn__data_acquisition", user="data_engineer", partition_key=DAY)
     assert api.wait_run("churn__data_acquisition", acq, timeout=300) == "success", api.diagnose("churn__data_acquisition", acq)
     features_key = f"features/{USE_CASE}/date={DAY}/features.parquet"
-    _wait(lambda: features_key in _bucket_keys(moto.endpoint, prefix), 240, f"{features_key} in the bucket")
+    wait_for(lambda: features_key in _bucket_keys(moto.endpoint, prefix), 240, f"{features_key} in the bucket")
     fe_runs = api.runs("churn__feature_engineering")
     assert any(r["run_type"] == "asset_triggered" for r in fe_runs), fe_runs
 
@@ -187,7 +177,7 @@ def scenario(production) -> dict[str, Any]:
             raise AssertionError(api.diagnose("churn__model_training", run_id))
         return None
 
-    victim_ti = _wait(running_candidate, 420, "a train_candidate task running on a Celery worker", interval=0.5)
+    victim_ti = wait_for(running_candidate, 420, "a train_candidate task running on a Celery worker", interval=0.5)
     victim = next(c for c, h in hosts.items() if h == victim_ti["hostname"])
     killed = plat.kill_component(victim)
     assert killed, f"nothing was killed for {victim}"
@@ -306,7 +296,7 @@ def _restart_postgres() -> float:
     finally:
         if not _pg_ready():
             subprocess.run(["pg_ctlcluster", *PG_CLUSTER, "start"], timeout=120, capture_output=True)
-        _wait(_pg_ready, 120, "PostgreSQL to accept connections again", interval=0.5)
+        wait_for(_pg_ready, 120, "PostgreSQL to accept connections again", interval=0.5)
     return time.monotonic() - t0
 
 
@@ -341,7 +331,7 @@ def test_training_survives_a_postgres_restart(scenario):
     registry = registry_for(store, load_use_case(USE_CASE))
     ledger_before = len(registry.ledger())
     plat.start_components((scenario["victim"],))  # the worker lost in the scenario above comes back first
-    _wait(lambda: set(plat.running()) == set(plat.components), 60, "every component to run")
+    wait_for(lambda: set(plat.running()) == set(plat.components), 60, "every component to run")
     pids_before = plat.running()
     run_id = api.trigger("churn__model_training", {"partition_date": DAY, "note": "production: PostgreSQL restart"})
 
@@ -351,7 +341,7 @@ def test_training_survives_a_postgres_restart(scenario):
         return any(ti["task_id"] == "train_candidate" and ti["state"] == "running"
                    for ti in api.task_instances("churn__model_training", run_id))
 
-    _wait(training, 420, "a candidate to be training", interval=0.5)
+    wait_for(training, 420, "a candidate to be training", interval=0.5)
     t_restart, restarted_at, log_sizes = time.monotonic(), datetime.now(UTC), _log_sizes(plat)
     down = _restart_postgres()
     print(f"PostgreSQL stopped (-m {PG_STOP_MODE}) while a candidate trained, accepting connections again after "
@@ -365,7 +355,7 @@ def test_training_survives_a_postgres_restart(scenario):
         return all(health.get(c, {}).get("status") == "healthy" for c in health) and all(
             b and datetime.fromisoformat(b) > restarted_at for b in beats)
 
-    _wait(heartbeating_again, 300, "scheduler, triggerer and DAG processor to heartbeat again", interval=1)
+    wait_for(heartbeating_again, 300, "scheduler, triggerer and DAG processor to heartbeat again", interval=1)
     t_back = time.monotonic()
 
     def at_gate():
@@ -377,7 +367,7 @@ def test_training_survives_a_postgres_restart(scenario):
             raise AssertionError(api.diagnose("churn__model_training", run_id))
         return False
 
-    _wait(at_gate, 600, "the run to reach the SME gate after the restart", interval=2)
+    wait_for(at_gate, 600, "the run to reach the SME gate after the restart", interval=2)
     t_gate = time.monotonic()
     restarted = _supervisor_restarts(plat, since=log_sizes)
     print(f"after the restart: heartbeats back in {t_back - t_restart:.0f}s, gate reached "

@@ -18,22 +18,14 @@ from include.lifecycle.config import load_use_case
 from include.lifecycle.data import acquisition, replay, sources, validation
 from include.lifecycle.model import features
 from include.lifecycle.store import open_store
+from tests.samples import write_tumours_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
-    from sklearn.datasets import load_breast_cancer
-
-    frame = load_breast_cancer(as_frame=True).frame
-    frame.columns = [c.replace(" ", "_") for c in frame.columns]
-    frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
-    frame.insert(0, "case_id", [f"T{i:05d}" for i in range(len(frame))])
-    frame.loc[frame.index[::25], "mean_texture"] = None  # 4% missing, spread over the days
-    path = tmp_path_factory.mktemp("sample") / "tumours.csv"
-    frame.to_csv(path, index=False)
-    return path
+    return write_tumours_csv(tmp_path_factory.mktemp("sample") / "tumours.csv", missing_every=25)  # 4% missing
 
 
 @pytest.fixture(scope="module")
