@@ -151,7 +151,6 @@ def build_preprocessor(uc: UseCase) -> ColumnTransformer:
     return ColumnTransformer(transformers, remainder="drop")
 
 
-
 # -- the same cleaning on Arrow columns, for whole partitions ----------------------------------
 def _arrow_column(arr: pa.ChunkedArray, kind: str) -> pa.ChunkedArray | None:
     """``clean``'s typing of one column done in Arrow, or None where only the pandas path is exact."""
