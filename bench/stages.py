@@ -152,7 +152,7 @@ def stage_features(args: argparse.Namespace) -> dict[str, Any]:
     uc = _use_case(args.uc)
     store = open_store(args.root)
     t: dict[str, float] = defaultdict(float)
-    _instrument(features, ["clean"], t, "features.")
+    _instrument(features, ["clean", "clean_table"], t, "features.")
     started = time.perf_counter()
     built = features.build_features_partition(store, uc, args.day)
     t["build (total)"] = time.perf_counter() - started

@@ -55,3 +55,21 @@ def test_files_out_of_order_fall_back_to_the_join(store, churn_uc, day):
     store.write_frame(predictions_key(churn_uc, DAY), shuffled)
     frame, _ = window.current_window(store, churn_uc, DAY, CFG)
     pd.testing.assert_frame_equal(frame, _oracle(feats, shuffled, churn_uc), check_dtype=False)
+
+
+def test_categoricals_read_as_dictionaries_come_back_as_the_same_strings(store, churn_uc, day):
+    feats, preds = day
+    feats = feats.copy()
+    cats = churn_uc.columns_of_kind("categorical")
+    feats.loc[::7, cats[0]] = None  # missing and unknown values, in row groups with different dictionaries
+    feats.loc[::11, cats[1]] = " Unknown plan "
+    path = store.local_path(features_key(churn_uc, DAY))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    feats.to_parquet(path, index=False, row_group_size=100)
+    store.write_frame(predictions_key(churn_uc, DAY), preds)
+    frame, _ = window.current_window(store, churn_uc, DAY, CFG)
+    want = _oracle(feats, preds, churn_uc)
+    for col in cats:
+        assert frame[col].dtype == object, col
+        assert frame[col].map(type).tolist() == want[col].map(type).tolist(), col
+    pd.testing.assert_frame_equal(frame[cats], want[cats])

@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -103,19 +106,21 @@ def clean(frame: pd.DataFrame, uc: UseCase) -> pd.DataFrame:
     extra = [c for c in frame.columns if c not in keep]
     if extra:
         log.info("features: dropping columns not in the %s contract: %s", uc.name, extra)
-    out = pd.DataFrame(index=frame.index)
-    out[uc.id_column] = frame[uc.id_column].astype(str)
+    columns = {uc.id_column: frame[uc.id_column].astype(str)}
     for col, spec in uc.columns.items():
         kind = spec["kind"]
         if kind == "numeric":
-            out[col] = _numeric(frame[col], col)
+            columns[col] = _numeric(frame[col], col)
         elif kind == "binary":
-            out[col] = _binary(frame[col], col)
+            columns[col] = _binary(frame[col], col)
         else:
-            out[col] = _categorical(frame[col])
+            columns[col] = _categorical(frame[col])
     if uc.target in frame.columns:
-        out[uc.target] = frame[uc.target]
-    return out.reset_index(drop=True)
+        columns[uc.target] = frame[uc.target]
+    # One consolidation when the frame is built; inserting column by column and then reset_index copied it twice.
+    out = pd.DataFrame(columns)
+    out.index = pd.RangeIndex(len(out))
+    return out
 
 
 def build_preprocessor(uc: UseCase) -> ColumnTransformer:
@@ -146,24 +151,92 @@ def build_preprocessor(uc: UseCase) -> ColumnTransformer:
     return ColumnTransformer(transformers, remainder="drop")
 
 
+# -- the same cleaning on Arrow columns, for whole partitions ----------------------------------
+def _arrow_column(arr: pa.ChunkedArray, kind: str) -> pa.ChunkedArray | None:
+    """``clean``'s typing of one column done in Arrow, or None where only the pandas path is exact."""
+    t = arr.type
+    if kind == "id":
+        return arr if pa.types.is_string(t) and arr.null_count == 0 else None
+    if kind == "numeric":
+        if not (pa.types.is_integer(t) or pa.types.is_float32(t) or pa.types.is_float64(t)):
+            return None
+        out = pc.cast(arr, pa.float64(), safe=False)  # numpy's astype: round to nearest, never an error
+        if pa.types.is_floating(t) and pc.any(pc.is_nan(arr)).as_py():
+            out = pc.if_else(pc.is_nan(out), pa.scalar(None, pa.float64()), out)  # pandas writes NaN as null
+        return out
+    if kind == "binary":
+        if not (pa.types.is_integer(t) or pa.types.is_boolean(t)):
+            return None
+        bounds = pc.min_max(arr.cast(pa.int64()) if pa.types.is_boolean(t) else arr)
+        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+        if lo is not None and (lo < 0 or hi > 1):
+            return None  # not binary: the pandas path raises with its examples
+        return pc.cast(arr, pa.float64() if arr.null_count else pa.int64())
+    if (pa.types.is_dictionary(t) and pa.types.is_string(t.value_type)) or pa.types.is_large_string(t):
+        arr = pc.cast(arr, pa.string())
+    elif not pa.types.is_string(arr.type):
+        return None
+    # an all-missing object column becomes Arrow's null type in pandas' writer: leave that to pandas
+    return arr if arr.null_count < len(arr) else None
+
+
+def _pandas_schema(columns: dict[str, pa.ChunkedArray]) -> pa.Schema:
+    """The schema ``to_parquet(index=False)`` gives the cleaned frame: its pandas metadata comes from a one-row twin."""
+    probe = {name: pd.Series(["x"] if pa.types.is_string(arr.type) else np.zeros(1, arr.type.to_pandas_dtype()))
+             for name, arr in columns.items()}
+    return pa.Schema.from_pandas(pd.DataFrame(probe), preserve_index=False)
+
+
+def clean_table(table: pa.Table, uc: UseCase) -> pa.Table | None:
+    """:func:`clean` (minus the target) on an Arrow table, shaped as ``to_parquet`` writes the cleaned frame.
+
+    Python objects for a million strings per column were most of a partition's build; here strings stay
+    in Arrow. Only the typed shape validation writes takes this path; anything else (text numbers, yes/no
+    binaries, stored indexes, empty or all-missing columns) returns None, for :func:`clean` to handle.
+    """
+    meta = table.schema.pandas_metadata or {}
+    names = table.column_names
+    required = [uc.id_column, *uc.feature_columns]
+    if (table.num_rows == 0 or len(set(names)) != len(names) or any(not isinstance(i, dict) for i in meta.get(
+            "index_columns", [])) or any(c not in names for c in required)):
+        return None
+    columns: dict[str, pa.ChunkedArray] = {}
+    for col in required:
+        kind = "id" if col == uc.id_column else uc.columns[col]["kind"]
+        out = _arrow_column(table.column(col), kind)
+        if out is None:
+            return None
+        columns[col] = out
+    extra = [c for c in names if c not in required and c != uc.target]
+    if extra:
+        log.info("features: dropping columns not in the %s contract: %s", uc.name, extra)
+    return pa.Table.from_arrays(list(columns.values()), schema=_pandas_schema(columns))
+
 
 def build_features_partition(store: ArtifactStore, uc: UseCase, day: date | str) -> dict[str, Any]:
     """Clean one accepted raw partition into its features partition (overwrite: reruns are idempotent).
 
     A ``source.json`` beside it records the sha256 of the raw rows it was built from, so
     :func:`stale_partitions` can tell which partitions need (re)building without trusting that every
-    upstream event was delivered.
+    upstream event was delivered. The bytes are those of ``clean`` + ``to_parquet`` on either path.
     """
     raw_bytes = store.read_bytes(accepted_key(uc, day))
-    frame = pd.read_parquet(io.BytesIO(raw_bytes))
-    cleaned = clean(frame, uc)
-    # The target never travels with features: labels arrive later through their own partitions.
-    cleaned = cleaned.drop(columns=[uc.target], errors="ignore")
+    cleaned = clean_table(pq.read_table(io.BytesIO(raw_bytes)), uc)
     key = features_key(uc, day)
-    digest = store.write_frame(key, cleaned)
+    if cleaned is not None:
+        buf = io.BytesIO()
+        pq.write_table(cleaned, buf, compression="snappy")  # what DataFrame.to_parquet passes
+        data = buf.getvalue()
+        store.write_bytes(key, data)
+        digest, rows = sha256_bytes(data), cleaned.num_rows
+    else:
+        frame = clean(pd.read_parquet(io.BytesIO(raw_bytes)), uc)
+        # The target never travels with features: labels arrive later through their own partitions.
+        frame = frame.drop(columns=[uc.target], errors="ignore")
+        digest, rows = store.write_frame(key, frame), len(frame)
     store.write_json(features_source_key(uc, day), {"raw_key": accepted_key(uc, day), "raw_sha256": sha256_bytes(raw_bytes),
-                                                  "features_sha256": digest, "rows": int(len(cleaned))})
-    return {"date": day_str(day), "rows": int(len(cleaned)), "features_key": key, "sha256": digest}
+                                                  "features_sha256": digest, "rows": int(rows)})
+    return {"date": day_str(day), "rows": int(rows), "features_key": key, "sha256": digest}
 
 
 def stale_partitions(store: ArtifactStore, uc: UseCase) -> list[str]:

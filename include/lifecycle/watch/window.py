@@ -50,9 +50,17 @@ def _quotas(counts: list[int], n: int) -> list[int]:
     return quotas
 
 
-def _take(path: Any, columns: list[str], positions: np.ndarray) -> pa.Table:
-    """Rows at sorted ``positions`` of a Parquet file, reading only the row groups that hold them."""
+def _take(path: Any, columns: list[str], positions: np.ndarray, categorical: tuple[str, ...] = ()) -> pa.Table:
+    """Rows at sorted ``positions`` of a Parquet file, reading only the row groups that hold them.
+
+    A sample spread over a large day touches every row group, so the per-row cost of a read is what grows
+    with the day: ``categorical`` string columns are decoded as dictionary indices, and only the sampled
+    rows become strings.
+    """
     pf = pq.ParquetFile(path)
+    as_dictionary = [c for c in categorical if c in columns and pa.types.is_string(pf.schema_arrow.field(c).type)]
+    if as_dictionary:
+        pf = pq.ParquetFile(path, metadata=pf.metadata, read_dictionary=as_dictionary)
     parts, start = [], 0
     for i in range(pf.num_row_groups):
         stop = start + pf.metadata.row_group(i).num_rows
@@ -60,7 +68,11 @@ def _take(path: Any, columns: list[str], positions: np.ndarray) -> pa.Table:
         if hi > lo:
             parts.append(pf.read_row_group(i, columns=columns).take(pa.array(positions[lo:hi] - start)))
         start = stop
-    return pa.concat_tables(parts) if parts else pf.schema_arrow.empty_table().select(columns)
+    table = pa.concat_tables(parts) if parts else pf.schema_arrow.empty_table().select(columns)
+    for name in as_dictionary:
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, table.column(i).cast(pa.string()))
+    return table
 
 
 def _sampled_pairs(store: ArtifactStore, uc: UseCase, d: date, quota: int, count: int,
@@ -79,7 +91,8 @@ def _sampled_pairs(store: ArtifactStore, uc: UseCase, d: date, quota: int, count
             rng.bit_generator.state = state
             return None
         positions = np.arange(count) if quota >= count else np.sort(rng.choice(count, size=quota, replace=False))
-        feats = _take(f_path, [uc.id_column, *uc.feature_columns], positions)
+        feats = _take(f_path, [uc.id_column, *uc.feature_columns], positions,
+                      tuple(uc.columns_of_kind("categorical")))
         preds = _take(p_path, [uc.id_column, "score", "model_version"], positions)
     if not feats.column(uc.id_column).equals(preds.column(uc.id_column)):
         rng.bit_generator.state = state
