@@ -7,7 +7,6 @@ polling is every 0.5 s, but no number depends on it: durations come from the tas
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,14 +30,11 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def wait_for(predicate: Any, timeout: float, what: str, poll: float = 0.5) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    """The tests' deadline-bound wait (scripts.rest_client.wait_for), polled every 0.5 s."""
+    from scripts.rest_client import wait_for as wait
+
+    return wait(predicate, timeout, what, interval=0.5)
 
 
 def run_state(api: Any, dag_id: str, run_id: str) -> str:
@@ -88,7 +84,7 @@ def end_run(api: Any, dag_id: str, run_id: str) -> None:
     api.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
     try:
         wait_for(lambda: run_state(api, dag_id, run_id) in TERMINAL, 60, f"{dag_id}/{run_id} to end")
-    except TimeoutError:
+    except AssertionError:  # the wait's deadline passed
         pass
 
 

@@ -112,12 +112,8 @@ def run(ctx: Context) -> dict[str, Any]:
             runs.append(train_once(ctx, api, str(uc_path), i, workers))
     finally:
         plat.stop()
-        for cleanup in (lambda: production.drop_database(production.pg_url(db_name)),
-                        lambda: production.flush_redis(production.redis_url(redis_db))):
-            try:
-                cleanup()
-            except Exception as exc:  # noqa: BLE001 - report, keep tearing down
-                ctx.say(f"cleanup problem: {exc!r}")
+        for problem in production.release(db_name, redis_db):
+            ctx.say(f"cleanup problem: {problem}")
         ctx.say("production platform stopped, database dropped, redis db flushed")
     return summarize(runs, start_s, load_s)
 

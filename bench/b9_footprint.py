@@ -186,12 +186,8 @@ def _production(ctx: Context) -> dict[str, Any]:
         return measure(ctx, plat, "production", extra=_pg_backends(db_name))
     finally:
         plat.stop()
-        for cleanup in (lambda: production.drop_database(production.pg_url(db_name)),
-                        lambda: production.flush_redis(production.redis_url(redis_db))):
-            try:
-                cleanup()
-            except Exception as exc:  # noqa: BLE001 - report, keep tearing down
-                ctx.say(f"cleanup problem: {exc!r}")
+        for problem in production.release(db_name, redis_db):
+            ctx.say(f"cleanup problem: {problem}")
 
 
 def run(ctx: Context) -> dict[str, Any]:

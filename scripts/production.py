@@ -153,6 +153,17 @@ def drop_database(url: str) -> None:
 
 
 # -- Redis -----------------------------------------------------------------------------------------------
+def release(db_name: str, redis_db: int) -> list[str]:
+    """Drop a platform's own database and flush its Redis DB; the problems met, as text (tear-down goes on)."""
+    problems = []
+    for cleanup in (lambda: drop_database(pg_url(db_name)), lambda: flush_redis(redis_url(redis_db))):
+        try:
+            cleanup()
+        except Exception as exc:  # noqa: BLE001 - report, keep tearing down
+            problems.append(repr(exc))
+    return problems
+
+
 def redis_url(db: int | None = None) -> str:
     """The broker URL: ``$LIFECYCLE_REDIS_URL`` or the loopback default, with DB number ``db`` if given."""
     base = os.environ.get("LIFECYCLE_REDIS_URL") or DEFAULT_REDIS_URL
