@@ -298,3 +298,18 @@ def test_the_partition_is_written_beside_its_target_under_a_hidden_temporary_nam
     assert tmp.parent == store.local_path(predictions_key(uc, DAY)).parent
     assert tmp.name.startswith(".predictions.") and tmp.name.endswith(".parquet.tmp")  # no reader globs it
     assert 0 < out["seconds"] <= elapsed + 0.0005 and isinstance(out["seconds"], float)  # rounded to ms
+
+
+def test_a_store_without_local_files_is_scored_through_a_download_and_an_upload(store, uc) -> None:
+    class Remote(type(store)):
+        """The same files, seen as a store that offers no local path (as S3 does)."""
+
+        def local_path(self, key):
+            return None
+
+    remote = Remote(store.base)
+    version = register(store, uc, 0.5)
+    features(store, uc, [0.1, 0.8])
+    out = score_partition(remote, uc, DAY, version)
+    assert out["rows"] == 2 and out["sha256"] == store.sha256(predictions_key(uc, DAY))
+    assert pd.read_parquet(store.local_path(predictions_key(uc, DAY)))["predicted_label"].tolist() == ["No", "Yes"]
