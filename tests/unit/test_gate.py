@@ -101,7 +101,10 @@ def test_promotion_refused_on_changed_evidence_first() -> None:
 def test_a_rewritten_shadow_comparison_is_named_as_the_shadow_result() -> None:
     approved = {**HASHES, "shadow_comparison_sha256": "s1"}
     why = promotion_refusal(approved, {**approved, "shadow_comparison_sha256": "s2"}, 2, 2, "promoted")
-    assert why.startswith("evidence changed after approval: shadow_comparison_sha256; the shadow result")
+    # the SME reads this in the task log and the alert: word for word, it says what changed and what to do
+    assert why == ("evidence changed after approval: shadow_comparison_sha256; the shadow result (the live "
+                   "comparison of challenger and champion the SME saw) was rewritten after the request, so its "
+                   "verdict and intervals may not be the ones approved: request again")
     assert "request again" in why
     assert promotion_refusal(approved, dict(approved), 2, 2, "promoted") == ""
     assert "shadow" not in promotion_refusal(HASHES, {**HASHES, "qa_sha256": "q2"}, 2, 2, "promoted")
