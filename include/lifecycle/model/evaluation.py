@@ -25,7 +25,13 @@ from sklearn.metrics import (
 )
 
 from include.lifecycle.config import UseCase
-from include.lifecycle.model.slices import SLICE_METRICS, slice_intervals, slice_thresholds, slice_value_checks
+from include.lifecycle.model.slices import (
+    SLICE_METRICS,
+    resampled_auc,
+    slice_intervals,
+    slice_thresholds,
+    slice_value_checks,
+)
 from include.lifecycle.model.training import limited_threads, target_vector
 
 # Metrics where smaller is better; everything else is higher-is-better unless the config says otherwise.
@@ -93,54 +99,45 @@ def _ranking_metric(name: str, y: np.ndarray, p: np.ndarray) -> float | None:
     raise KeyError(name)
 
 
-def point_metrics(y: np.ndarray, p: np.ndarray, threshold: float, cost: dict[str, float]) -> dict[str, Any]:
+def _at_threshold(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
     pred = (p >= threshold).astype(int)
     cm = _confusion(y, pred)
     precision = cm["tp"] / (cm["tp"] + cm["fp"]) if cm["tp"] + cm["fp"] else 0.0
     recall = cm["tp"] / (cm["tp"] + cm["fn"]) if cm["tp"] + cm["fn"] else None
     f1 = 2 * precision * recall / (precision + recall) if recall and (precision + recall) else 0.0
+    return {"accuracy": float((pred == y).mean()) if len(y) else None, "precision": float(precision),
+            "recall": recall, "f1": float(f1)}
+
+
+def metric_value(name: str, y: np.ndarray, p: np.ndarray, threshold: float, cost: dict[str, float]) -> Any:
+    """One of :func:`point_metrics`, computing only what it needs (a bootstrap asks for one metric per resample)."""
+    if name in ("roc_auc", "average_precision"):
+        return _ranking_metric(name, y, p)
+    if name == "log_loss":
+        return _safe(log_loss, y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])
+    if name == "brier":
+        return _safe(brier_score_loss, y, p)
+    if name == "expected_cost_per_customer":
+        return expected_cost(y, p, threshold, cost)
+    return _at_threshold(y, p, threshold)[name]
+
+
+def point_metrics(y: np.ndarray, p: np.ndarray, threshold: float, cost: dict[str, float]) -> dict[str, Any]:
+    at = _at_threshold(y, p, threshold)
     return {
         "roc_auc": _ranking_metric("roc_auc", y, p),
         "average_precision": _ranking_metric("average_precision", y, p),
-        "log_loss": _safe(log_loss, y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1]),
-        "brier": _safe(brier_score_loss, y, p),
-        "accuracy": float((pred == y).mean()) if len(y) else None,
-        "precision": float(precision),
-        "recall": recall,
-        "f1": float(f1),
+        "log_loss": metric_value("log_loss", y, p, threshold, cost),
+        "brier": metric_value("brier", y, p, threshold, cost),
+        **at,
         "expected_cost_per_customer": expected_cost(y, p, threshold, cost),
     }
 
 
 def _metric_fn(name: str, threshold: float, cost: dict[str, float]) -> Any:
-    if name in ("roc_auc", "average_precision"):
-        fn = lambda y, p: _ranking_metric(name, y, p)  # noqa: E731
-        fn.metric_name = name  # lets bootstrap_ci take the weighted-rank path for ROC AUC
-        return fn
-    return lambda y, p: point_metrics(y, p, threshold, cost)[name]
-
-
-def _resampled_auc(y: np.ndarray, p: np.ndarray) -> Any:
-    """ROC AUC of a resample from its row counts: one sort of the holdout, then O(n) per resample.
-
-    Mann-Whitney with ties counted half, which is what ``roc_auc_score`` computes; a resample is the
-    holdout with row weights = how often each row was drawn, so nothing is re-sorted.
-    """
-    order = np.argsort(p, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(p[order]) != 0])  # first row of each distinct score
-    pos = (y[order] == 1).astype(np.float64)
-
-    def auc(counts: np.ndarray) -> float | None:
-        w = counts[order].astype(np.float64)
-        wpos = np.add.reduceat(w * pos, starts)
-        wneg = np.add.reduceat(w, starts) - wpos
-        total_pos, total_neg = wpos.sum(), wneg.sum()
-        if not total_pos or not total_neg:
-            return None
-        below = np.cumsum(wneg) - wneg
-        return float((wpos * (below + 0.5 * wneg)).sum() / (total_pos * total_neg))
-
-    return auc
+    fn = lambda y, p: metric_value(name, y, p, threshold, cost)  # noqa: E731
+    fn.metric_name = name  # lets a bootstrap take the weighted-rank path for ROC AUC
+    return fn
 
 
 def bootstrap_ci(
@@ -150,7 +147,7 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     n = len(y)
     values = []
-    fast = _resampled_auc(np.asarray(y), np.asarray(p, dtype=np.float64)) if (
+    fast = resampled_auc(np.asarray(y), np.asarray(p, dtype=np.float64)) if (
         getattr(metric, "metric_name", None) == "roc_auc" and n) else None
     for _ in range(samples):
         idx = rng.integers(0, n, n)  # the same draws either way: the interval does not depend on the path

@@ -19,7 +19,7 @@ import pandas as pd
 
 from include.lifecycle import layout
 from include.lifecycle.config import UseCase
-from include.lifecycle.model.evaluation import LOWER_IS_BETTER, _ranking_metric, costs, point_metrics
+from include.lifecycle.model.evaluation import LOWER_IS_BETTER, costs, metric_value
 from include.lifecycle.model.registry import registry_for
 from include.lifecycle.model.training import _labels_frame, target_vector
 from include.lifecycle.serve.scoring import score_partition
@@ -93,9 +93,7 @@ def _paired(y: np.ndarray, champ: dict[str, np.ndarray], chal: dict[str, np.ndar
     """Challenger minus champion in ``metric`` and in cost per row, with paired bootstrap intervals."""
 
     def metric_of(idx: np.ndarray, m: dict[str, np.ndarray]) -> float | None:
-        if metric in ("roc_auc", "average_precision"):
-            return _ranking_metric(metric, y[idx], m["score"][idx])
-        return point_metrics(y[idx], m["score"][idx], 0.5, cost)[metric]
+        return metric_value(metric, y[idx], m["score"][idx], 0.5, cost)
 
     def cost_of(idx: np.ndarray, m: dict[str, np.ndarray]) -> float:
         pred, yy = m["label"][idx], y[idx]
