@@ -707,3 +707,19 @@ def test_a_false_positive_costs_its_own_price_on_a_one_row_holdout() -> None:
 def test_the_base_rate_of_the_pr_curve_keeps_five_decimals(uc) -> None:
     frame = pd.DataFrame({"cid": [f"c{i}" for i in range(7)], "plan": "basic", "charges": 1.0, "p": P, "y": Y})
     assert evaluate(ColumnModel(), frame, uc)["curves"]["pr"]["base_rate"] == 0.42857  # 3 of 7
+
+
+def test_a_cost_primary_metric_is_bootstrapped_with_the_use_cases_costs(override, churn_uc) -> None:
+    """The interval the SME reads for expected cost per customer is the cost under this YAML's business costs."""
+    uc = use_case(override, churn_uc, primary_metric="expected_cost_per_customer", slice_min_rows=4,
+                  bootstrap={"samples": 8, "confidence": 0.8, "seed": 4})
+    frame = holdout()
+    ev = evaluate(ColumnModel(), frame, uc)
+    y, p = frame["y"].to_numpy(), frame["p"].to_numpy()
+    cost, threshold = ev["costs"], ev["threshold"]
+    rng = np.random.default_rng(4)
+    draws = [rng.integers(0, len(y), len(y)) for _ in range(8)]
+    by_hand = [expected_cost(y[i], p[i], threshold, cost) for i in draws]
+    boot = ev["bootstrap"]
+    assert boot["metric"] == "expected_cost_per_customer" and boot["valid_samples"] == 8
+    assert (boot["low"], boot["high"]) == _hand_interval(by_hand, 0.8)

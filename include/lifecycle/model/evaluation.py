@@ -109,12 +109,16 @@ def _at_threshold(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, A
             "recall": recall, "f1": float(f1)}
 
 
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float | None:
+    return _safe(log_loss, y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])
+
+
 def metric_value(name: str, y: np.ndarray, p: np.ndarray, threshold: float, cost: dict[str, float]) -> Any:
     """One of :func:`point_metrics`, computing only what it needs (a bootstrap asks for one metric per resample)."""
     if name in ("roc_auc", "average_precision"):
         return _ranking_metric(name, y, p)
     if name == "log_loss":
-        return _safe(log_loss, y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])
+        return _log_loss(y, p)
     if name == "brier":
         return _safe(brier_score_loss, y, p)
     if name == "expected_cost_per_customer":
@@ -127,8 +131,8 @@ def point_metrics(y: np.ndarray, p: np.ndarray, threshold: float, cost: dict[str
     return {
         "roc_auc": _ranking_metric("roc_auc", y, p),
         "average_precision": _ranking_metric("average_precision", y, p),
-        "log_loss": metric_value("log_loss", y, p, threshold, cost),
-        "brier": metric_value("brier", y, p, threshold, cost),
+        "log_loss": _log_loss(y, p),
+        "brier": _safe(brier_score_loss, y, p),
         **at,
         "expected_cost_per_customer": expected_cost(y, p, threshold, cost),
     }
