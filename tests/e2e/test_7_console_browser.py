@@ -4,7 +4,8 @@
   registry page (opened from Airflow's navigation, rendered inside the UI) shows the new champion and the
   ledger entry with her comment.
 * data_engineer: from an acquisition task's page, the "Validation report" and "Quarantined rows" buttons open
-  the partition's Great Expectations report and its validation with the quarantined rows.
+  the partition's Great Expectations report and its validation with the quarantined rows, and from there the
+  partition's EDA profile.
 * devops: the monitoring page charts the drift scenario's jump (plotly, served by the console), and every alert
   the console lists links to a page that opens.
 
@@ -119,6 +120,12 @@ def test_data_engineer_opens_the_gx_report_and_quarantine_from_the_task_page(ui,
         expect(validation.locator("#quarantined tr")).to_have_count(min(result["quarantined"], 200) + 1)
         csv = validation.request.get(validation.locator("#quarantine-csv").get_attribute("href"))
         assert csv.ok and len(csv.text().splitlines()) == result["quarantined"] + 1
+    # The analyst's exploratory profile of the same partition, one click from its validation page.
+    summary = store.read_json(f"profiles/{USE_CASE}/date={day}/profile.json")
+    assert summary["status"] == "ok", summary
+    validation.locator("#data-profile").click()
+    expect(validation.locator("body")).to_contain_text(summary["sampling_text"][0])
+    assert validation.url.endswith(f"/lifecycle/uc/{USE_CASE}/data/{day}/profile.html"), validation.url
 
 
 def test_devops_sees_the_drift_jump_and_every_alert_links_to_its_page(ui, platform, store):
