@@ -79,14 +79,30 @@ def test_champion_traces_back_to_the_raw_partitions_it_was_trained_on(champion, 
     jobs = {e["job"]["name"].split(".", 1)[1] for n in seen for e, _ in _made_by(events, n)}
     assert {"promote", "register", "package", "train_candidate", "assemble", "build_features", "validate",
             "acquire", "ingest_labels"} <= jobs, jobs
-    raw = {n for n in seen if f"/raw/{USE_CASE}/date=" in n[1] and n[1].endswith("/accepted.parquet")}
+    # The model's own training set goes back to exactly the raw partitions it was trained on...
+    train_set = next(n for n in seen if n[1].endswith(layout.train_set_key(USE_CASE, manifest["run_id"])))
+    own, _ = upstream(events, train_set)
+    raw = {n for n in own if f"/raw/{USE_CASE}/date=" in n[1] and n[1].endswith("/accepted.parquet")}
     trained_on = {p["date"] for p in manifest["lineage"]["features"]}
     assert {layout.date_of(n[1]) for n in raw} == trained_on
     for _, name, version in raw:  # the very rows validation accepted that day
         assert version == store.read_json(layout.validation_result_key(USE_CASE, layout.date_of(name)))[
             "accepted_sha256"]
-    features = {(layout.date_of(n[1]), n[2]) for n in seen if n[1].endswith("/features.parquet")}
+    features = {(layout.date_of(n[1]), n[2]) for n in own if n[1].endswith("/features.parquet")}
     assert features == {(p["date"], p["sha256"]) for p in manifest["lineage"]["features"]}
+    # ...and the model as a whole also to the champion it was evaluated against, and so on back: every raw
+    # partition upstream of it is one that this version or one of those champions was trained on.
+    from include.lifecycle.config import load_use_case
+    from include.lifecycle.model.registry import registry_for
+
+    registry, chain, version = registry_for(store, load_use_case(USE_CASE)), [], manifest["version"]
+    while version is not None and version not in chain:
+        chain.append(version)
+        version = (registry.manifest(version).get("evaluation_summary") or {}).get("champion_version")
+    days = {p["date"] for v in chain for p in registry.manifest(v)["lineage"]["features"]}
+    upstream_raw = {layout.date_of(n[1]) for n in seen if f"/raw/{USE_CASE}/date=" in n[1]
+                    and n[1].endswith("/accepted.parquet")}
+    assert trained_on <= upstream_raw <= days, (chain, sorted(upstream_raw - days))
 
 
 def test_facets_on_the_way(champion, store):
