@@ -378,3 +378,103 @@ def test_versions_are_per_model(store) -> None:
     register(credit)
     register(credit, b"model-2")
     assert churn.versions() == [1] and credit.versions() == [1, 2]
+
+
+def test_a_registration_with_sparse_evidence_records_empty_fields_not_missing_ones(registry) -> None:
+    m = register(registry, evaluation={"primary_metric": "roc_auc"}, comparison={"blessed": False},
+                 qa={"passed": False}, record=None)
+    assert m["blessing"] == {"blessed": False, "reasons": [], "failed_checks": []}
+    assert m["qa"] == {"passed": False, "checks": {}} and m["metrics"] == {}
+    assert m["evaluation_summary"]["value"] is None and m["evaluation_summary"]["ci"] == [None, None]
+    assert m["evaluation_summary"]["primary_metric"] == "roc_auc"
+
+
+def test_a_model_registered_without_requirements_loads_without_a_warning(registry, caplog) -> None:
+    register(registry, _skops())
+    with caplog.at_level("WARNING", logger="include.lifecycle.model.registry"):
+        assert registry.load_model(1).C == 0.25
+    assert caplog.records == []
+
+
+def test_model_names_may_hold_capitals_digits_dots_and_dashes(store) -> None:
+    registry = ModelRegistry(store, "Churn-V2.1_eu")
+    assert register(registry)["model"] == "Churn-V2.1_eu" and registry.versions() == [1]
+
+
+def test_a_ledger_entry_has_its_own_id_a_utc_time_and_an_empty_default_comment(registry) -> None:
+    entry = registry.append("note", None, "ops")
+    assert entry["comment"] == "" and re.fullmatch(r"[0-9a-f]{32}", entry["id"])
+    assert entry["at"].endswith("+00:00") and utc_now().endswith("+00:00")
+    (stored,) = registry.ledger()
+    assert stored["key"] == f"{registry.prefix}/ledger/00000001-{entry['id']}.json"
+    assert {k: v for k, v in stored.items() if k != "key"} == entry
+
+
+def test_a_ledger_that_cannot_be_appended_to_says_so(tmp_path) -> None:
+    from include.lifecycle.store import LocalStore
+
+    class Busy(LocalStore):
+        def create(self, key, data):
+            if "/ledger/" in key:
+                raise ConflictError("taken")
+            super().create(key, data)
+
+    registry = ModelRegistry(Busy(tmp_path / "busy"), "churn")
+    with pytest.raises(RegistryError) as exc:
+        registry.append("note", None, "ops")
+    assert str(exc.value) == ("model 'churn': could not append to the ledger (the ledger of 'churn': gave up "
+                              "after 20 concurrent updates (taken))")
+
+
+def _racing_store(path, rivals: int):
+    """A LocalStore whose first manifest create lets ``rivals`` other writers register first (a lost race)."""
+    from include.lifecycle.store import LocalStore
+
+    class Racing(LocalStore):
+        pending = rivals
+
+        def create(self, key, data):
+            if key.endswith("/manifest.json") and self.pending:
+                count, self.pending = self.pending, 0
+                rival = ModelRegistry(LocalStore(self.base), "churn")
+                for i in range(count):
+                    register(rival, f"rival-{i}".encode(), run_id=f"rival-{i}")
+            super().create(key, data)
+
+    return Racing(path)
+
+
+def test_a_registration_that_lost_the_race_takes_the_next_version_and_leaves_the_winner_intact(tmp_path) -> None:
+    registry = ModelRegistry(_racing_store(tmp_path / "race", 1), "churn")
+    m = register(registry, b"ours", run_id="ours")
+    assert m["version"] == 2 and registry.versions() == [1, 2]
+    assert registry.artifact(1, "model.skops") == b"rival-0" and registry.artifact(2, "model.skops") == b"ours"
+    assert len({k.rsplit("/", 1)[0] for k in registry.store.list(f"{registry.prefix}/versions/1/")}) == 2
+    assert [(e["event"], e["version"], e["comment"]) for e in registry.ledger()] == [
+        ("registered", 1, "registered from run rival-0"), ("registered", 2, "registered from run ours")]
+
+
+def test_a_registration_that_lost_to_two_rivals_skips_both_versions_at_once(tmp_path) -> None:
+    registry = ModelRegistry(_racing_store(tmp_path / "race", 2), "churn")
+    assert register(registry, b"ours", max_attempts=2)["version"] == 3  # v1 lost, then straight to v3
+    assert registry.versions() == [1, 2, 3]
+
+
+def test_a_version_taken_but_not_yet_listed_is_skipped_not_retried(tmp_path) -> None:
+    from include.lifecycle.store import LocalStore
+
+    class Unlisted(LocalStore):  # v1's manifest exists elsewhere: create refuses it, the listing does not show it
+        def create(self, key, data):
+            if key.endswith("/versions/1/manifest.json"):
+                raise ConflictError(f"{key} exists")
+            super().create(key, data)
+
+    registry = ModelRegistry(Unlisted(tmp_path / "unlisted"), "churn")
+    assert register(registry)["version"] == 2 and registry.versions() == [2]
+    assert registry.store.list(f"{registry.prefix}/versions/1/") == []  # the lost attempt's uploads removed
+
+
+def test_the_cli_prints_indented_json(registry, capsys) -> None:
+    register(registry)
+    main(["versions", "--model", "churn", "--root", str(registry.store.base)])
+    assert capsys.readouterr().out == '{\n  "model": "churn",\n  "versions": [\n    1\n  ],\n  "aliases": {}\n}\n'
