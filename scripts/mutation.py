@@ -31,6 +31,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutation"
 REPORT = ROOT / "tests" / "MUTATION.md"
+# Each module's last verdicts, kept beside the report (the .mutation/ caches are local and git-ignored): a run of one
+# module, or a fresh clone, rewrites the report without losing the other modules' results.
+RESULTS = ROOT / "tests" / "mutation"
 LINKED = ("include", "plugins", "tests")
 KILLED = {1, 3}
 TIMEOUT = {36, -24, 24, 152, 255}
@@ -76,6 +79,8 @@ def prepare(tool: dict[str, Any], module: str, fresh: bool) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     for name in LINKED:
         link = work / name
+        if link.is_symlink() and not link.exists():
+            link.unlink()  # a cache copied from another checkout points at a folder that is gone
         if not link.is_symlink():
             link.symlink_to(ROOT / name, target_is_directory=True)
     (work / "pyproject.toml").write_text(module_pyproject(tool, module), encoding="utf-8")
@@ -170,10 +175,17 @@ def _fresh_total(fresh: list[dict[str, Any] | None]) -> str:
             f"{max(f['load'] for f in fresh):.1f} on {os.cpu_count()} cores.")
 
 
+def _save(work: Path, module: str, result: dict[str, Any]) -> None:
+    text = json.dumps(result, indent=2)
+    (work / "result.json").write_text(text, encoding="utf-8")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{slug(module)}.json").write_text(text + "\n", encoding="utf-8")
+
+
 def write_report(tool: dict[str, Any]) -> None:
     rows, details, fresh = [], [], []
     for module in tool["mutation"]["modules"]:
-        path = WORK / slug(module) / "result.json"
+        path = RESULTS / f"{slug(module)}.json"
         if not path.exists():
             rows.append(f"| `{module}` | not run | | | | | | | | |")
             continue
@@ -259,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = collect(work, module, equivalent)
                 result.update(minutes=old.get("minutes", 0.0), date=old.get("date", "interrupted"), fresh=old.get("fresh"),
                               commit=old.get("commit", git_commit()))
-                (work / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+                _save(work, module, result)
     for module in [] if args.report_only else modules:
         work = prepare(tool, module, args.fresh)
         print(f"mutating {module} against {', '.join(tool['mutation']['modules'][module])} ...", flush=True)
@@ -273,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         result.update(minutes=seconds / 60, date=now, commit=git_commit(),
                       fresh={"minutes": seconds / 60, "date": now, "load": os.getloadavg()[0]} if args.fresh
                       else old.get("fresh"))
-        (work / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        _save(work, module, result)
         print(f"  {result['score']:.1f}%: {result['killed'] + result['timeout']} killed, {result['survived']} survived, "
               f"{result['no_tests']} without tests, {result['equivalent']} equivalent of {result['total']} "
               f"({seconds / 60:.1f} min)", flush=True)
