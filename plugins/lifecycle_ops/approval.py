@@ -233,7 +233,7 @@ class SMEApprovalOperator(ApprovalOperator):
 
     # -- request ------------------------------------------------------------------------------
     def execute(self, context: Any) -> Any:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from include.lifecycle.model.registry import registry_for
         from lifecycle_ops.runtime import artifact_store, use_case
@@ -275,7 +275,13 @@ class SMEApprovalOperator(ApprovalOperator):
                     "model": registry.name, "use_case": uc.name,
                     "timeout_hours": self.response_timeout.total_seconds() / 3600 if self.response_timeout else None}
         ti.xcom_push(key=DECISION_KEY, value=evidence)
-        if (ti.try_number or 1) > 1 and (answer := self._earlier_answer(context, registry, version, hashes)):
+        answer = self._earlier_answer(context, registry, version, hashes) if (ti.try_number or 1) > 1 else None
+        if answer and answer.get("refused"):
+            entry = answer["refused"]
+            message = refusal_message(entry["actor"], f"{registry.name} v{version}", entry["details"]["refusal"])
+            self.log.error("%s (decided by an earlier try of this request, which Airflow failed afterwards)", message)
+            raise AirflowFailException(message)
+        if answer:
             who = answer["responded_by_user"]
             self.log.warning("Applying %s's answer to an earlier try of this request (%s at %s), which Airflow "
                              "stopped before it was applied; not asking again.", who.get("id"),
@@ -287,14 +293,18 @@ class SMEApprovalOperator(ApprovalOperator):
         return super().execute(context)  # the notifiers (the pending-approval alert) run before it parks
 
     def _earlier_answer(self, context: Any, registry: Any, version: int, hashes: dict) -> dict | None:
-        from lifecycle_ops.gate_recovery import earlier_answer, earlier_tries
+        from lifecycle_ops.gate_recovery import earlier_answer, earlier_tries, refused_by_a_killed_try
 
         ti = context["ti"]
         dag_id = context["dag"].dag_id
         tries, audit = earlier_tries(dag_id, context["run_id"], self.task_id, ti.map_index, ti.try_number)
         if not tries and not audit:
             return None
-        return earlier_answer(tries, registry.ledger(), dag_id=dag_id, run_id=context["run_id"], version=version,
+        ledger = registry.ledger()
+        refused = refused_by_a_killed_try(audit, ledger, dag_id=dag_id, run_id=context["run_id"], version=version)
+        if refused:
+            return {"refused": refused}
+        return earlier_answer(tries, ledger, dag_id=dag_id, run_id=context["run_id"], version=version,
                               hashes=hashes, audit=audit, assigned=[u["id"] for u in self.assigned_users],
                               map_index=ti.map_index)
 
@@ -347,9 +357,7 @@ class SMEApprovalOperator(ApprovalOperator):
             # line, a ledger entry and an alert. The SME answers again on a cleared task / a new run.
             registry.append("approval_refused", version, actor=actor, comment=comment, hashes=evidence.get("hashes"),
                             details={**where, "refusal": refusal, "chosen": chosen, "responded_at": responded_at})
-            message = (f"APPROVAL REFUSED: {actor}'s Approve of {what} was not accepted because {refusal}. "
-                       "Nothing was promoted. To answer again, clear this task with its downstream tasks (or "
-                       "trigger a new run) and Approve with a comment.")
+            message = refusal_message(actor, what, refusal)
             self.log.error(message)
             alert("promotion_refused", message)
             raise AirflowFailException(message)
@@ -368,6 +376,12 @@ class SMEApprovalOperator(ApprovalOperator):
                 "timed_out": timed_out, "hashes": evidence.get("hashes"), "ledger_entry": entry["id"],
                 "action": self.action, "expected_champion": evidence.get("expected_champion", "unknown"),
                 "shadow_comparison_key": evidence.get("shadow_comparison_key")}
+
+
+def refusal_message(actor: str, what: str, refusal: str) -> str:
+    return (f"APPROVAL REFUSED: {actor}'s Approve of {what} was not accepted because {refusal}. Nothing was "
+            "promoted. To answer again, clear this task with its downstream tasks (or trigger a new run) and Approve "
+            "with a comment.")
 
 
 def apply_decision(context: Any, gate_task_id: str, use_case_name: str) -> dict[str, Any]:

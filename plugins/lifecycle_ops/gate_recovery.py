@@ -100,6 +100,26 @@ def earlier_answer(tries: list[dict[str, Any]], ledger: list[dict[str, Any]], *,
             "responded_by_user": answer["responded_by_user"], "timedout": False}
 
 
+def refused_by_a_killed_try(audit: list[dict[str, Any]], ledger: list[dict[str, Any]], *, dag_id: str,
+                            run_id: str, version: int) -> dict[str, Any] | None:
+    """The ``approval_refused`` entry an earlier try of this request recorded just before Airflow failed that try
+    anyway (a ``state mismatch`` audit event at or after the refusal), else None.
+
+    The refusal was meant to fail the task for good; the retry must fail the same way instead of asking again. A
+    person who clears the task to answer again leaves no ``state mismatch`` after the refusal, so is asked again.
+    """
+    mine = [e for e in ledger if (e.get("details") or {}).get("run_id") == run_id
+            and (e.get("details") or {}).get("dag_id") == dag_id and e.get("version") == version]
+    decided = [e for e in mine if e.get("event") in DECISIONS + ("approval_requested",)]
+    if not decided or decided[-1].get("event") != "approval_refused":
+        return None
+    refused, at = decided[-1], _when(decided[-1].get("at"))
+    if at is None:
+        return None
+    killed = [e for e in audit if e.get("event") == "state mismatch" and (_when(e.get("when")) or at) >= at]
+    return refused if killed else None
+
+
 def earlier_tries(dag_id: str, run_id: str, task_id: str, map_index: int,
                   try_number: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """HITL details of tries 1..try_number-1 and the run's ``update_hitl_detail`` audit events of this task, over
@@ -125,7 +145,7 @@ def earlier_tries(dag_id: str, run_id: str, task_id: str, map_index: int,
             if resp.status_code == 200:
                 found.append(resp.json())
         resp = requests.get(f"{base}/api/v2/eventLogs", headers=headers, timeout=20, params={
-            "dag_id": dag_id, "run_id": run_id, "task_id": task_id, "event": "update_hitl_detail", "limit": 100})
+            "dag_id": dag_id, "run_id": run_id, "task_id": task_id, "limit": 200})
         if resp.status_code == 200:
             audit = resp.json().get("event_logs") or []
         else:

@@ -102,3 +102,40 @@ def test_an_audited_answer_to_an_earlier_request_or_one_already_decided_is_not_r
     # the same decision recorded before this answer (a cleared task asked again, and this is the new answer)
     earlier = {**decided, "at": "2026-12-02T15:12:55.000000+00:00"}
     assert _from_log([answer], ledger=[{**_requested(), "at": ASKED}, earlier])["responded_by_user"]["id"] == "sme_bob"
+
+
+# -- a refusal the killed try had already recorded ------------------------------------------------------------------
+
+def _refused(at="2026-12-02T16:32:17.100000+00:00"):
+    return {"event": "approval_refused", "version": 3, "at": at, "actor": "sme_alice", "comment": "",
+            "details": {**WHERE, "refusal": "an approval must carry a comment"}}
+
+
+def _mismatch(when="2026-12-02T16:32:18.367649Z"):
+    return {"event": "state mismatch", "owner": None, "when": when, "run_id": WHERE["run_id"], "extra": "Executor..."}
+
+
+def test_a_refusal_recorded_by_a_try_airflow_then_failed_is_replayed_not_asked_again():
+    """Seen on a loaded CI run: the resumed try refused an Approve without a comment (its intended permanent failure),
+    then the executor's late report failed it anyway and Airflow retried. The retry must fail the same way."""
+    from lifecycle_ops.gate_recovery import refused_by_a_killed_try
+
+    ledger = [{**_requested(), "at": "2026-12-02T16:32:12+00:00"}, _refused()]
+    found = refused_by_a_killed_try([_mismatch()], ledger, version=3, **WHERE)
+    assert found is not None and found["details"]["refusal"] == "an approval must carry a comment"
+    # No state mismatch after the refusal: a person cleared the task to answer again, so the retry asks again.
+    assert refused_by_a_killed_try([_mismatch("2026-12-02T16:32:10Z")], ledger, version=3, **WHERE) is None
+    assert refused_by_a_killed_try([], ledger, version=3, **WHERE) is None
+    # A new request after the refusal (the cleared task asked again) is a new question.
+    asked_again = [*ledger, {**_requested(), "at": "2026-12-02T16:33:00+00:00"}]
+    assert refused_by_a_killed_try([_mismatch("2026-12-02T16:34:00Z")], asked_again, version=3, **WHERE) is None
+    # Another run's, or another version's, refusal is not this request's.
+    assert refused_by_a_killed_try([_mismatch()], ledger, version=4, **WHERE) is None
+
+
+def test_the_replayed_refusal_says_what_the_first_one_said():
+    from lifecycle_ops.approval import refusal_message
+
+    assert refusal_message("sme_alice", "churn v3", "an approval must carry a comment").startswith(
+        "APPROVAL REFUSED: sme_alice's Approve of churn v3 was not accepted because an approval must carry a "
+        "comment. Nothing was promoted.")
