@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 DECISION_KEY = "evidence"
 COMMENT = "comment"
+REPLAYED = "_replayed_ledger_entry"  # resume-event key: the ledger entry a killed try already recorded
 # Shortest comment (after trimming) that an Approve may carry; checked here, on resume. It cannot go into the
 # field's schema: the task runner validates task params' *defaults* at task start (process_params), so a
 # ``minLength`` on a field that starts empty fails the gate before it asks. 2 keeps the REST scenarios' "ok".
@@ -276,11 +277,14 @@ class SMEApprovalOperator(ApprovalOperator):
                     "timeout_hours": self.response_timeout.total_seconds() / 3600 if self.response_timeout else None}
         ti.xcom_push(key=DECISION_KEY, value=evidence)
         answer = self._earlier_answer(context, registry, version, hashes) if (ti.try_number or 1) > 1 else None
-        if answer and answer.get("refused"):
-            entry = answer["refused"]
-            message = refusal_message(entry["actor"], f"{registry.name} v{version}", entry["details"]["refusal"])
-            self.log.error("%s (decided by an earlier try of this request, which Airflow failed afterwards)", message)
-            raise AirflowFailException(message)
+        if answer and answer.get("decided"):
+            entry = answer["decided"]
+            if entry["event"] == "approval_refused":
+                message = refusal_message(entry["actor"], f"{registry.name} v{version}", entry["details"]["refusal"])
+                self.log.error("%s (decided by an earlier try of this request, which Airflow failed afterwards)",
+                               message)
+                raise AirflowFailException(message)
+            return self.execute_complete(context, replay_event(entry, self.APPROVE, self.REJECT))
         if answer:
             who = answer["responded_by_user"]
             self.log.warning("Applying %s's answer to an earlier try of this request (%s at %s), which Airflow "
@@ -293,7 +297,7 @@ class SMEApprovalOperator(ApprovalOperator):
         return super().execute(context)  # the notifiers (the pending-approval alert) run before it parks
 
     def _earlier_answer(self, context: Any, registry: Any, version: int, hashes: dict) -> dict | None:
-        from lifecycle_ops.gate_recovery import earlier_answer, earlier_tries, refused_by_a_killed_try
+        from lifecycle_ops.gate_recovery import decided_by_a_killed_try, earlier_answer, earlier_tries
 
         ti = context["ti"]
         dag_id = context["dag"].dag_id
@@ -301,9 +305,10 @@ class SMEApprovalOperator(ApprovalOperator):
         if not tries and not audit:
             return None
         ledger = registry.ledger()
-        refused = refused_by_a_killed_try(audit, ledger, dag_id=dag_id, run_id=context["run_id"], version=version)
-        if refused:
-            return {"refused": refused}
+        decided = decided_by_a_killed_try(audit, ledger, dag_id=dag_id, run_id=context["run_id"], version=version,
+                                          hashes=hashes)
+        if decided:
+            return {"decided": decided}
         return earlier_answer(tries, ledger, dag_id=dag_id, run_id=context["run_id"], version=version,
                               hashes=hashes, audit=audit, assigned=[u["id"] for u in self.assigned_users],
                               map_index=ti.map_index)
@@ -343,6 +348,7 @@ class SMEApprovalOperator(ApprovalOperator):
             self.log.error("No answer before the deadline and no default: %s", event.get("error"))
             return super().execute_complete(context, event)
 
+        replayed = event.pop(REPLAYED, None)  # a decision an earlier, killed try recorded: not recorded again
         user = event.get("responded_by_user") or {}
         actor = user.get("id") if isinstance(user, dict) else str(user or "")
         timed_out = bool(event.get("timedout")) or not actor
@@ -365,17 +371,37 @@ class SMEApprovalOperator(ApprovalOperator):
         decision = "approved" if chosen == self.APPROVE else "rejected"
         if timed_out:
             comment = "no answer before the response timeout"
-        entry = registry.append(decision, version, actor=actor or "timeout", comment=comment,
-                                hashes=evidence.get("hashes"),
-                                details={**where, "timed_out": timed_out, "refusal": "",
-                                         "responded_at": responded_at})
-        self.log.info("%s %s by %s: %s", what, decision.upper(), actor or "timeout (no answer)", comment or "-")
-        alert(decision, f"{what} {decision} by {actor or 'timeout'}" + (f": {comment}" if comment else ""))
+        if replayed:
+            entry = replayed
+            self.log.warning("%s was %s by %s (ledger entry %s) in an earlier try of this request, which Airflow "
+                             "failed afterwards; applying that decision, not asking again.", what, decision.upper(),
+                             actor or "timeout", entry["id"])
+        else:
+            entry = registry.append(decision, version, actor=actor or "timeout", comment=comment,
+                                    hashes=evidence.get("hashes"),
+                                    details={**where, "timed_out": timed_out, "refusal": "",
+                                             "responded_at": responded_at})
+            self.log.info("%s %s by %s: %s", what, decision.upper(), actor or "timeout (no answer)", comment or "-")
+            alert(decision, f"{what} {decision} by {actor or 'timeout'}" + (f": {comment}" if comment else ""))
         super().execute_complete(context, event)
         return {"decision": decision, "version": version, "actor": actor or "timeout", "comment": comment,
                 "timed_out": timed_out, "hashes": evidence.get("hashes"), "ledger_entry": entry["id"],
                 "action": self.action, "expected_champion": evidence.get("expected_champion", "unknown"),
                 "shadow_comparison_key": evidence.get("shadow_comparison_key")}
+
+
+def replay_event(entry: dict[str, Any], approve: str, reject: str) -> dict[str, Any]:
+    """The resume event that ends a retry the way the killed try's recorded ``entry`` (approved/rejected) did."""
+    details = entry.get("details") or {}
+    timed_out = bool(details.get("timed_out"))
+    try:
+        at = datetime.fromisoformat(str(details.get("responded_at") or entry.get("at")).replace("Z", "+00:00"))
+    except ValueError:
+        at = datetime.now(UTC)
+    return {"chosen_options": [approve if entry["event"] == "approved" else reject],
+            "params_input": {} if timed_out else {COMMENT: entry.get("comment") or ""}, "responded_at": at,
+            "responded_by_user": None if timed_out else {"id": entry["actor"], "name": entry["actor"]},
+            "timedout": timed_out, REPLAYED: entry}
 
 
 def refusal_message(actor: str, what: str, refusal: str) -> str:

@@ -100,24 +100,29 @@ def earlier_answer(tries: list[dict[str, Any]], ledger: list[dict[str, Any]], *,
             "responded_by_user": answer["responded_by_user"], "timedout": False}
 
 
-def refused_by_a_killed_try(audit: list[dict[str, Any]], ledger: list[dict[str, Any]], *, dag_id: str,
-                            run_id: str, version: int) -> dict[str, Any] | None:
-    """The ``approval_refused`` entry an earlier try of this request recorded just before Airflow failed that try
-    anyway (a ``state mismatch`` audit event at or after the refusal), else None.
+def decided_by_a_killed_try(audit: list[dict[str, Any]], ledger: list[dict[str, Any]], *, dag_id: str,
+                            run_id: str, version: int, hashes: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The decision entry (``approved``, ``rejected`` or ``approval_refused``) an earlier try of this request
+    recorded just before Airflow failed that try anyway (a ``state mismatch`` audit event at or after the
+    decision), else None.
 
-    The refusal was meant to fail the task for good; the retry must fail the same way instead of asking again. A
-    person who clears the task to answer again leaves no ``state mismatch`` after the refusal, so is asked again.
+    The decision was applied once (ledger entry, alert); the retry must end the same way instead of asking again,
+    and without recording or alerting it twice. A person who clears the task to answer again leaves no ``state
+    mismatch`` after the decision, so is asked again; an approval or rejection of other evidence than ``hashes``
+    (when given) is not replayed either.
     """
     mine = [e for e in ledger if (e.get("details") or {}).get("run_id") == run_id
             and (e.get("details") or {}).get("dag_id") == dag_id and e.get("version") == version]
     decided = [e for e in mine if e.get("event") in DECISIONS + ("approval_requested",)]
-    if not decided or decided[-1].get("event") != "approval_refused":
+    if not decided or decided[-1].get("event") == "approval_requested":
         return None
-    refused, at = decided[-1], _when(decided[-1].get("at"))
+    entry, at = decided[-1], _when(decided[-1].get("at"))
     if at is None:
         return None
+    if hashes is not None and entry.get("event") != "approval_refused" and entry.get("hashes") != hashes:
+        return None
     killed = [e for e in audit if e.get("event") == "state mismatch" and (_when(e.get("when")) or at) >= at]
-    return refused if killed else None
+    return entry if killed else None
 
 
 def earlier_tries(dag_id: str, run_id: str, task_id: str, map_index: int,

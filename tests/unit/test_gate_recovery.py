@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from lifecycle_ops.gate_recovery import earlier_answer
 
 HASHES = {"model_sha256": "m", "evaluation_sha256": "e", "qa_sha256": "q", "manifest_sha256": "x"}
@@ -118,7 +120,7 @@ def _mismatch(when="2026-12-02T16:32:18.367649Z"):
 def test_a_refusal_recorded_by_a_try_airflow_then_failed_is_replayed_not_asked_again():
     """Seen on a loaded CI run: the resumed try refused an Approve without a comment (its intended permanent failure),
     then the executor's late report failed it anyway and Airflow retried. The retry must fail the same way."""
-    from lifecycle_ops.gate_recovery import refused_by_a_killed_try
+    from lifecycle_ops.gate_recovery import decided_by_a_killed_try as refused_by_a_killed_try
 
     ledger = [{**_requested(), "at": "2026-12-02T16:32:12+00:00"}, _refused()]
     found = refused_by_a_killed_try([_mismatch()], ledger, version=3, **WHERE)
@@ -139,3 +141,88 @@ def test_the_replayed_refusal_says_what_the_first_one_said():
     assert refusal_message("sme_alice", "churn v3", "an approval must carry a comment").startswith(
         "APPROVAL REFUSED: sme_alice's Approve of churn v3 was not accepted because an approval must carry a "
         "comment. Nothing was promoted.")
+
+
+# -- an approval or rejection the killed try had already recorded ---------------------------------------------------
+
+def _decided(event="approved", at="2026-12-02T16:32:17.100000+00:00", hashes=HASHES, **details):
+    return {"id": 7, "event": event, "version": 3, "at": at, "actor": "sme_bob", "comment": "recall is fine",
+            "hashes": hashes, "details": {**WHERE, "timed_out": False, "refusal": "",
+                                          "responded_at": "2026-12-02 16:32:16.900000+00:00", **details}}
+
+
+@pytest.mark.parametrize("event", ["approved", "rejected"])
+def test_a_decision_recorded_by_a_try_airflow_then_failed_is_replayed(event):
+    from lifecycle_ops.gate_recovery import decided_by_a_killed_try
+
+    ledger = [{**_requested(), "at": "2026-12-02T16:32:12+00:00"}, _decided(event)]
+    found = decided_by_a_killed_try([_mismatch()], ledger, version=3, hashes=HASHES, **WHERE)
+    assert found is not None and found["event"] == event and found["id"] == 7
+    # a person's clear (no mismatch after the decision) asks again; so does a decision on other evidence
+    assert decided_by_a_killed_try([_mismatch("2026-12-02T16:32:10Z")], ledger, version=3, hashes=HASHES,
+                                   **WHERE) is None
+    other = {**HASHES, "qa_sha256": "q2"}
+    assert decided_by_a_killed_try([_mismatch()], ledger, version=3, hashes=other, **WHERE) is None
+    # the request asked again after the decision is a new question
+    asked_again = [*ledger, {**_requested(), "at": "2026-12-02T16:33:00+00:00"}]
+    assert decided_by_a_killed_try([_mismatch("2026-12-02T16:34:00Z")], asked_again, version=3, hashes=HASHES,
+                                   **WHERE) is None
+    assert decided_by_a_killed_try([_mismatch()], ledger, version=3, hashes=HASHES, dag_id=WHERE["dag_id"],
+                                   run_id="manual__2") is None
+
+
+def test_the_replayed_event_carries_the_recorded_answer_and_the_entry():
+    from lifecycle_ops.approval import REPLAYED, replay_event
+
+    approved = replay_event(_decided("approved"), "Approve", "Reject")
+    assert approved["chosen_options"] == ["Approve"] and approved["params_input"] == {"comment": "recall is fine"}
+    assert approved["responded_by_user"] == {"id": "sme_bob", "name": "sme_bob"} and not approved["timedout"]
+    assert approved["responded_at"] == datetime.fromisoformat("2026-12-02 16:32:16.900000+00:00")
+    assert approved[REPLAYED]["id"] == 7
+    timeout = replay_event({**_decided("rejected", timed_out=True), "actor": "timeout"}, "Approve", "Reject")
+    assert timeout["chosen_options"] == ["Reject"] and timeout["timedout"] and timeout["responded_by_user"] is None
+
+
+class _TI:
+    map_index = -1
+
+    def __init__(self, evidence):
+        self.evidence = evidence
+
+    def xcom_pull(self, **_):
+        return self.evidence
+
+
+def test_a_replayed_decision_ends_the_try_like_the_first_without_a_second_entry_or_alert(tmp_path, monkeypatch):
+    """The retry returns what the killed try returned (promote reads it) and records and alerts nothing again."""
+    from types import SimpleNamespace
+
+    from include.lifecycle.model.registry import registry_for
+    from lifecycle_ops.approval import SMEApprovalOperator, replay_event
+    from lifecycle_ops.runtime import artifact_store, use_case
+
+    monkeypatch.setenv("LIFECYCLE_ARTIFACT_ROOT", str(tmp_path / "store"))
+    import lifecycle_ops.alerting
+
+    sent = []
+    monkeypatch.setattr(lifecycle_ops.alerting, "notify", lambda context, kind, summary, **_: sent.append(kind))
+    registry = registry_for(artifact_store(), use_case("churn"))
+    entry = registry.append("approved", 3, actor="sme_bob", comment="recall is fine", hashes=HASHES,
+                            details={**WHERE, "action": "promote", "timed_out": False, "refusal": "",
+                                     "responded_at": "2026-12-02T16:32:16.9+00:00"})
+    op = SMEApprovalOperator(task_id="approve", use_case_name="churn", source_task_id="register",
+                             notifiers=[])
+    evidence = {"version": 3, "hashes": HASHES, "assigned": ["sme_alice", "sme_bob"], "action": "promote",
+                "expected_champion": 2, "shadow_comparison_key": None}
+    context = {"ti": _TI(evidence), "run_id": WHERE["run_id"], "dag": SimpleNamespace(dag_id=WHERE["dag_id"]),
+               "task": op}
+    result = op.execute_complete(context, replay_event(entry, op.APPROVE, op.REJECT))
+    assert result["decision"] == "approved" and result["ledger_entry"] == entry["id"]
+    assert result["actor"] == "sme_bob" and result["comment"] == "recall is fine" and result["expected_champion"] == 2
+    assert [e["event"] for e in registry.ledger()] == ["approved"] and sent == []
+    # the same answer arriving fresh (no earlier try recorded it) is recorded and alerted, once
+    fresh = replay_event(entry, op.APPROVE, op.REJECT)
+    fresh.pop("_replayed_ledger_entry")
+    again = op.execute_complete(context, fresh)
+    assert again["ledger_entry"] != entry["id"] and sent == ["approved"]
+    assert [e["event"] for e in registry.ledger()] == ["approved", "approved"]
