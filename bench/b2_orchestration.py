@@ -151,36 +151,52 @@ def import_costs(ctx: Context) -> dict[str, Any]:
     return out
 
 
-def run(ctx: Context) -> dict[str, Any]:
+def platform_runs(ctx: Context, reps: int, tag: str, extra_env: dict[str, str]) -> tuple[list[dict[str, Any]], float]:
+    """``reps`` lifecycle runs on a fresh platform (its own home and store); the runs and the platform's start."""
     from scripts.lifecycle_platform import Platform, free_port
 
+    home = ctx.workdir / "orchestration" / f"airflow-home{tag}"
+    store = ctx.workdir / "orchestration" / f"airflow-store{tag}"
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(store, ignore_errors=True)
+    plat = Platform(home=home, port=free_port(), extra_env={"LIFECYCLE_ARTIFACT_ROOT": str(store), **extra_env})
+    started = time.perf_counter()
+    runs: list[dict[str, Any]] = []
+    try:
+        plat.start(timeout=300)
+        start_s = time.perf_counter() - started
+        ctx.say(f"platform{tag} ready in {start_s:.0f}s on port {plat.port}")
+        api = ac.client(plat)
+        for rep in range(1, reps + 1):
+            runs.append(airflow_once(ctx, api, rep, home))
+    finally:
+        plat.stop()
+        ctx.say(f"platform{tag} stopped")
+    return runs, start_s
+
+
+def run(ctx: Context) -> dict[str, Any]:
     reps = 1 if ctx.quick else 2
     base = [baseline(ctx, "1")]
     airflow_runs: list[dict[str, Any]] = []
+    off_runs: list[dict[str, Any]] = []
     platform_start_s = None
     skipped = None
     if ctx.quick:
         skipped = "--quick: the Airflow half is not run (a platform start alone takes 30-90 s); run `make bench`"
     else:
-        home = ctx.workdir / "orchestration" / "airflow-home"
-        store = ctx.workdir / "orchestration" / "airflow-store"
-        shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(store, ignore_errors=True)
-        plat = Platform(home=home, port=free_port(), extra_env={"LIFECYCLE_ARTIFACT_ROOT": str(store)})
-        started = time.perf_counter()
-        try:
-            plat.start(timeout=300)
-            platform_start_s = time.perf_counter() - started
-            ctx.say(f"platform ready in {platform_start_s:.0f}s on port {plat.port}")
-            api = ac.client(plat)
-            for rep in range(1, reps + 1):
-                airflow_runs.append(airflow_once(ctx, api, rep, home))
-        finally:
-            plat.stop()
-            ctx.say("platform stopped")
+        # A/B of the preload (plugins/airflow_local_settings.py): the same runs with it switched off first.
+        off_runs, _ = platform_runs(ctx, reps, "-no-preload", {"LIFECYCLE_PRELOAD": "0"})
+        airflow_runs, platform_start_s = platform_runs(ctx, reps, "", {})
         base.append(baseline(ctx, "2"))
     imports = {} if ctx.quick else import_costs(ctx)
-    return summarize(base, airflow_runs, imports, platform_start_s, skipped)
+    res = summarize(base, airflow_runs, imports, platform_start_s, skipped)
+    if off_runs:
+        off = median([r["wall_s"] for r in off_runs])
+        res["preload_off"] = {"airflow_wall_s": off, "ratio": ratio(off, res["baseline_wall_s"]),
+                              "runs": [{k: v for k, v in r.items() if k != "rows"} for r in off_runs],
+                              "tasks": summarize(base, off_runs, {}, None, None)["tasks"]}
+    return res
 
 
 def summarize(base: list[dict[str, Any]], runs: list[dict[str, Any]], imports: dict[str, Any],
@@ -281,6 +297,26 @@ def analysis(res: dict[str, Any]) -> list[str]:
     return out
 
 
+def preload_lines(res: dict[str, Any]) -> list[str]:
+    """The A/B of the preload: the same lifecycle with heavy libraries imported by every task process."""
+    off = res.get("preload_off")
+    if not off:
+        return []
+    on_tasks = {(t["dag"], t["task"]): t for t in res["tasks"]}
+    saved = [(t["task"], t["duration_s"] - on_tasks[(t["dag"], t["task"])]["duration_s"]) for t in off["tasks"]
+             if (t["dag"], t["task"]) in on_tasks and None not in (t["duration_s"],
+                                                                   on_tasks[(t["dag"], t["task"])]["duration_s"])]
+    return [
+        f"Preload A/B (same run, platform started afresh each way): with `LIFECYCLE_PRELOAD=0` (every task process "
+        f"imports pandas, scikit-learn, skops, GX, Evidently itself) {fmt_s(off['airflow_wall_s'])} ("
+        + "; ".join(f"{r['wall_s']:.1f} s, load {fmt_load(r['load'])}" for r in off["runs"])
+        + f"), ratio {fmt_x(off['ratio'])}; preloaded in the scheduler before the LocalExecutor forks "
+        f"{fmt_s(res['airflow_wall_s'])}, ratio {fmt_x(res['ratio'])}. Task durations it shortened most: "
+        + ", ".join(f"{name} by {d:.1f} s" for name, d in sorted(saved, key=lambda x: -x[1])[:5]) + ".",
+        "",
+    ]
+
+
 def render(res: dict[str, Any]) -> str:
     b = res["baseline"]
     lines = [
@@ -308,6 +344,7 @@ def render(res: dict[str, Any]) -> str:
             f"{fmt_s(res['platform_start_s'], 0)}. Hand-off by the bench (features done -> training triggered, "
             f"excluded): " + ", ".join(f"{r['handoff_s']:.1f} s" for r in res["airflow"]) + ".",
             "",
+            *preload_lines(res),
             f"Where the Airflow time goes (medians): at least one task running {fmt_s(res['busy_s'])}; no task "
             f"running at all (scheduling, asset hand-off, DAG-run creation) {fmt_s(res['idle_s'])}.",
             "",
