@@ -8,6 +8,8 @@ rows, the same reasons and the same accepted/quarantined frames both ways.
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +181,47 @@ def test_evidence_holds_every_flagged_row_and_a_seeded_sample():
     assert set(flagged) <= set(first.tolist())
     assert len(first) == len(flagged) + contract.EVIDENCE_SAMPLE
     assert np.array_equal(first, contract.evidence_positions(1_000_000, flagged, seed=0))
+
+
+def _plain_quoting_by_definition(body: bytes) -> bool:
+    """The rule of ``csvparse._plain_quoting`` spelled out byte by byte: quotes alternate between one that only
+    opens (after , or a line break or at the start) and one that only closes (before , CR, LF or at the end),
+    and no line break lies between an opening quote and its closing one."""
+    inside = False
+    for i, byte in enumerate(body):
+        if byte == ord("\n") and inside:
+            return False
+        if byte != ord('"'):
+            continue
+        opens = i == 0 or body[i - 1] in b",\n"
+        closes = i == len(body) - 1 or body[i + 1] in b",\r\n"
+        if inside and not (closes and not opens) or not inside and not (opens and not closes):
+            return False
+        inside = not inside
+    return not inside
+
+
+def test_the_blockwise_quoting_check_keeps_the_rule_at_every_block_size():
+    rng = np.random.default_rng(7)
+    alphabet = np.frombuffer(b'ab ,"\n\r\t', dtype=np.uint8)
+    verdicts, padding = set(), set()
+    for _ in range(3000):
+        body = alphabet[rng.integers(0, len(alphabet), rng.integers(0, 40))].tobytes()
+        if rng.random() < 0.5:  # mostly plain records, which the random bytes alone rarely give
+            body = b"\n".join(b",".join(b'"' + bytes(rng.choice([b"x", b"y z", b"", b" w"])) + b'"' if rng.random() < .5
+                                        else b"1" for _ in range(3)) for _ in range(int(rng.integers(1, 5)))) + b"\n"
+        expected = _plain_quoting_by_definition(body)
+        verdicts.add(expected)
+        scans = set()
+        for block in (1, 2, 3, 7, 1 << 24):
+            assert csvparse._plain_quoting(body, block=block) is expected, (body, block)
+            scan = csvparse._plain_scan(body, block=block)
+            scans.add((scan.plain, scan.longest_line, scan.padded))
+        assert len(scans) == 1, (body, scans)  # the same answer whatever the block size
+        if expected:
+            fields = [f for rec in csv.reader(io.StringIO(body.decode(), newline="")) for f in rec]
+            if any(f != f.strip(" \t\x0b\x0c") for f in fields):
+                padding.add(body)
+                assert scan.padded, body  # padding is never missed (a false alarm only costs the trim pass)
+            assert scan.longest_line >= max((len(line) for line in body.split(b"\n")), default=0)
+    assert verdicts == {True, False} and padding

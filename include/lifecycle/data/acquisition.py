@@ -8,6 +8,7 @@ small and validated here (ids, allowed values) before they reach ``labels/<uc>/d
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -83,22 +84,28 @@ def ingest_labels(store: ArtifactStore, uc: UseCase, day: date | str, source: So
     allowed = {str(label): label for label in uc.labels}
     # Masks, not a loop over rows: each check is (summary key, row mask, per-row text), in the order a row
     # lists its reasons; the summary keys are ordered by the first row that shows them, as a loop would.
-    checks: list[tuple[str, np.ndarray, pd.Series | str]] = []
+    # The per-row text of a check is a string, or a function of the flagged positions (values are quoted only
+    # where a row is flagged: a day of a million labels has few).
+    checks: list[tuple[str, np.ndarray, Callable[[np.ndarray], list[str]] | str]] = []
     if missing:
         text = f"labels file lacks columns {missing}"
         checks.append((text, np.ones(n, bool), text))
     else:
-        ids, values = raw[id_col], raw[target]
+        ids, values = raw[id_col], raw[target]  # strings (the parser's), NaN where missing
         null_id = ids.isna().to_numpy(bool)
         dup = ~null_id & ids.duplicated(keep=False).to_numpy(bool)
         null_label = values.isna().to_numpy(bool)
-        unknown = ~null_label & ~values.astype(object).map(str, na_action="ignore").isin(list(allowed)).to_numpy(bool)
+        unknown = ~null_label & ~values.isin(list(allowed)).to_numpy(bool)
+
+        def quoted(series: pd.Series, before: str, after: str = "") -> Callable[[np.ndarray], list[str]]:
+            return lambda pos: [f"{before}{v!r}{after}" for v in series.iloc[pos].astype(object)]
+
         checks += [
             (f"{id_col}: null id", null_id, f"{id_col}: null id"),
-            (f"{id_col}: duplicate id", dup, f"{id_col}: duplicate id " + ids.astype(object).map(repr)),
+            (f"{id_col}: duplicate id", dup, quoted(ids, f"{id_col}: duplicate id ")),
             (f"{target}: null label", null_label, f"{target}: null label"),
             (f"{target}: label not in {list(uc.labels)}", unknown,
-             f"{target}: " + values.astype(object).map(repr) + f" not in {list(uc.labels)}"),
+             quoted(values, f"{target}: ", f" not in {list(uc.labels)}")),
         ]
     firsts = []
     for order, (kind, mask, _) in enumerate(checks):
@@ -111,17 +118,20 @@ def ingest_labels(store: ArtifactStore, uc: UseCase, day: date | str, source: So
         flagged |= mask
     reasons: dict[int, list[str]] = {int(i): [] for i in np.flatnonzero(flagged)}
     for _, mask, text in checks:
-        for i in np.flatnonzero(mask):
-            reasons[int(i)].append(text if isinstance(text, str) else text.iat[int(i)])
+        pos = np.flatnonzero(mask)
+        for i, reason in zip(pos, [text] * len(pos) if isinstance(text, str) else text(pos), strict=True):
+            reasons[int(i)].append(reason)
     if parsed.malformed:
         counts["malformed record (wrong number of fields)"] = len(parsed.malformed)
 
     good = np.flatnonzero(~flagged)
     labels = None
     if not missing:
-        labels = raw.iloc[good][[id_col, target]].reset_index(drop=True)
-        labels[id_col] = labels[id_col].astype(str).astype(object)
-        labels[target] = labels[target].astype(object).map(str).map(allowed)
+        kept = raw.iloc[good]
+        # one lookup per distinct label, not per row; ids are the parser's strings, as Python str objects
+        codes, uniques = pd.factorize(kept[target].astype(object))
+        mapped = np.array([allowed[str(u)] for u in uniques] + [None], dtype=object)[codes]
+        labels = pd.DataFrame({id_col: kept[id_col].to_numpy(dtype=object), target: mapped})
     line_col, reasons_col = internal_column("_line", parsed.header), internal_column("_reasons", parsed.header)
     bad_rows = [
         {line_col: parsed.lines[i], **{c: raw.iat[i, j] for j, c in enumerate(raw.columns)},

@@ -153,27 +153,79 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
 _PY_ONLY_SPACE = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")  # whitespace to str.strip() but not to Arrow's trim
 
 
-def _plain_quoting(body: bytes) -> bool:
+_QUOTING_BLOCK = 1 << 24  # bytes per block of the quoting check: bounded temporaries at any file size
+
+
+@dataclass
+class PlainScan:
+    """What one pass over the bytes learned: quoting plain (see :func:`_plain_quoting`), the longest line in
+    bytes, and whether any value may carry stray whitespace (a space, tab, VT or FF next to a field boundary)."""
+
+    plain: bool
+    longest_line: int = 0
+    padded: bool = False
+
+
+def _plain_quoting(body: bytes, block: int = _QUOTING_BLOCK) -> bool:
     """Every quote opens a field (after , or a line break) or closes one (before , CR or LF), alternately,
     and no quoted value spans a line break.
 
     Then no value holds a quote, no closing quote is followed by text (``"a"b``: an error to strict csv,
     ``ab`` to pyarrow) and every record is one line, so pyarrow may split the file at line breaks.
     """
+    return _plain_scan(body, block).plain
+
+
+def _plain_scan(body: bytes, block: int = _QUOTING_BLOCK) -> PlainScan:
+    """:func:`_plain_quoting`, the longest line and padding, in blocks that end at a line break (a quoted
+    value may not span one, so each block must hold whole pairs): bounded temporaries at any file size."""
     arr = np.frombuffer(body, dtype=np.uint8)
-    pos = np.flatnonzero(arr == 34)
+    scan = PlainScan(True)
+    start = 0
+    while start < len(arr):
+        end = len(arr) if start + block >= len(arr) else body.find(b"\n", start + block - 1) + 1 or len(arr)
+        if not _plain_block(arr, start, end, scan):
+            return PlainScan(False)
+        start = end
+    return scan
+
+
+_BOUNDARY = np.zeros(256, bool)
+_BOUNDARY[[44, 34, 10, 13]] = True  # , " LF CR: a field starts or ends next to one of these
+_PAD = np.zeros(256, bool)
+_PAD[[32, 9, 11, 12]] = True  # what str.strip() removes besides line breaks (CR/LF never sit inside a value here)
+
+
+def _plain_block(arr: np.ndarray, start: int, end: int, scan: PlainScan) -> bool:
+    """:func:`_plain_scan` on ``arr[start:end]``; ``start`` is 0 or just after a line break."""
+    part = arr[start:end]
+    breaks = np.flatnonzero(part == 10)
+    edges = np.concatenate(([-1], breaks, [len(part) - 1] if not len(breaks) or breaks[-1] != len(part) - 1 else []))
+    scan.longest_line = max(scan.longest_line, int(np.diff(edges).max(initial=0)))
+    if not scan.padded:
+        ws = np.flatnonzero(_PAD[part]) + start
+        if len(ws):
+            prev = _BOUNDARY[arr[ws - 1]] | (ws == 0)
+            nxt = _BOUNDARY[arr[np.minimum(ws + 1, len(arr) - 1)]] | (ws == len(arr) - 1)
+            scan.padded = bool((prev | nxt).any())
+    pos = np.flatnonzero(part == 34)
     if not len(pos):
         return True
     if len(pos) % 2:
         return False
-    prev = np.where(pos > 0, arr[np.maximum(pos - 1, 0)], 10)
-    nxt = np.where(pos + 1 < len(arr), arr[np.minimum(pos + 1, len(arr) - 1)], 10)
+    at = pos + start
+    prev = arr[at - 1]  # at - 1 == -1 only for a quote at byte 0: fixed below
+    nxt = arr[np.minimum(at + 1, len(arr) - 1)]
+    if at[0] == 0:
+        prev[0] = 10
+    if at[-1] == len(arr) - 1:
+        nxt[-1] = 10
     opens = (prev == 44) | (prev == 10)
     closes = (nxt == 44) | (nxt == 13) | (nxt == 10)
     if not (opens[0::2] & ~closes[0::2]).all() or not (closes[1::2] & ~opens[1::2]).all():
         return False
-    breaks = np.flatnonzero(arr == 10)
-    return bool(np.array_equal(np.searchsorted(breaks, pos[0::2]), np.searchsorted(breaks, pos[1::2])))
+    # A line break inside a quoted value has an odd number of quotes before it.
+    return not (np.searchsorted(pos, breaks) % 2).any()
 
 
 def _parse_plain(raw: bytes) -> ParsedCsv | None:
@@ -190,8 +242,11 @@ def _parse_plain(raw: bytes) -> ParsedCsv | None:
     body = raw
     if not body.isascii() or b"\x00" in body or body.count(b"\r") != body.count(b"\r\n"):
         return None
-    if any(c in body for c in _PY_ONLY_SPACE) or not body.endswith(b"\n") or not _plain_quoting(body):
+    if any(c in body for c in _PY_ONLY_SPACE) or not body.endswith(b"\n"):
         return None  # a truncated last record is reported by the slow path
+    scan = _plain_scan(body)
+    if not scan.plain:
+        return None
     first = body[: body.find(b"\n")].decode("ascii").rstrip("\r")
     try:
         header = [name.strip() for name in next(csv.reader([first], strict=True))]
@@ -219,12 +274,16 @@ def _parse_plain(raw: bytes) -> ParsedCsv | None:
     na = pa.array(sorted(NA_TOKENS), pa.large_string())
     columns = []
     for name, col in zip(header, table.columns, strict=True):
-        stripped = pc.ascii_trim_whitespace(col)  # ASCII only: the same characters as str.strip()
-        padded = int(pc.sum(pc.not_equal(stripped, col)).as_py() or 0)
-        if padded:  # " NA " is a token once trimmed: the reader only nulled the exact ones
-            trimmed += padded
-            stripped = pc.if_else(pc.is_in(stripped, value_set=na), pa.scalar(None, pa.large_string()), stripped)
-        if (pc.max(pc.binary_length(stripped)).as_py() or 0) > MAX_FIELD_CHARS:  # bytes >= characters
+        stripped = col
+        if scan.padded:  # else no value starts or ends with whitespace: trimming would change nothing
+            stripped = pc.ascii_trim_whitespace(col)  # ASCII only: the same characters as str.strip()
+            padded = int(pc.sum(pc.not_equal(stripped, col)).as_py() or 0)
+            if padded:  # " NA " is a token once trimmed: the reader only nulled the exact ones
+                trimmed += padded
+                stripped = pc.if_else(pc.is_in(stripped, value_set=na), pa.scalar(None, pa.large_string()),
+                                      stripped)
+        # a line no longer than the limit holds no field longer than it (bytes >= characters)
+        if scan.longest_line > MAX_FIELD_CHARS and (pc.max(pc.binary_length(stripped)).as_py() or 0) > MAX_FIELD_CHARS:
             lengths = pc.utf8_length(stripped)
             for pos in np.flatnonzero(pc.greater(lengths, MAX_FIELD_CHARS).to_numpy(zero_copy_only=False)):
                 oversized[int(pos)] = (f"{name}: field of {lengths[int(pos)].as_py()} characters exceeds "
@@ -315,9 +374,14 @@ def type_columns(raw: pd.DataFrame, uc: UseCase) -> tuple[pd.DataFrame, dict[str
             bad[col] = series.notna() & num.isna()
         elif kind == "binary":
             num = _binary_values(series)
-            ok = num.notna() & np.isfinite(num) & (num == num.round())
-            typed[col] = num.where(ok).astype("Int64")
+            values = num.to_numpy()
+            ok = np.isfinite(values) & (values == np.round(values))
+            # Int64 built from values and mask: astype("Int64") re-checks every float it was just given
+            typed[col] = pd.Series(pd.arrays.IntegerArray(np.where(ok, values, 0).astype(np.int64), ~ok),
+                                   index=series.index)
             bad[col] = series.notna() & ~ok
         else:  # id, categorical, extra columns
             typed[col] = _strings(series)
-    return pd.DataFrame(typed, index=raw.index), bad  # built once: a fragmented frame slows GX down
+    # Built once, consolidated: a frame grown column by column copies itself, and an unconsolidated one
+    # (copy=False) is consolidated later by the first deep copy, at the same cost (bench 6b).
+    return pd.DataFrame(typed, index=raw.index), bad
