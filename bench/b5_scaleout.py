@@ -17,6 +17,7 @@ make the benchmark longer.
 from __future__ import annotations
 
 import copy
+import os
 import signal
 import subprocess
 import time
@@ -102,20 +103,64 @@ def run(ctx: Context) -> dict[str, Any]:
         ac.wait_asset_run(api, "churn__feature_engineering", t0, 600)
         load_s = time.time() - t0
         ctx.say(f"history partition loaded in {load_s:.0f}s")
-        plan = [2, 1, 2, 1]
-        for i, workers in enumerate(plan):
+        # The same pairs twice: as deployed, then with every process but the workers at nice 19 (scheduler,
+        # API server, DAG processor, triggerer, S3 server, PostgreSQL, Redis): what the workers get of 2 cores.
+        plan = [(2, False), (1, False), (2, False), (1, False), (2, True), (1, True), (2, True), (1, True)]
+        for i, (workers, niced) in enumerate(plan):
             running = set(plat.running())
             if workers == 1 and "celery-worker-2" in running:
                 plat.kill_component("celery-worker-2", signal.SIGTERM)
             elif workers == 2 and "celery-worker-2" not in running:
                 _start_component(plat, "celery-worker-2")
-            runs.append(train_once(ctx, api, str(uc_path), i, workers))
+            reniced = renice(platform_pids(plat), NICE) if niced else []
+            try:
+                runs.append({**train_once(ctx, api, str(uc_path), i, workers), "niced": niced})
+            finally:
+                renice(reniced, 0)
     finally:
         plat.stop()
         for problem in production.release(db_name, redis_db):
             ctx.say(f"cleanup problem: {problem}")
         ctx.say("production platform stopped, database dropped, redis db flushed")
     return summarize(runs, start_s, load_s)
+
+
+NICE = 19
+
+
+def platform_pids(plat: Any) -> list[int]:
+    """Every thread of the platform's own processes and of PostgreSQL and Redis; not the Celery workers (their
+    tasks are what is measured) nor this process."""
+    import psutil
+
+    roots = [int(plat._pid_file(c).read_text()) for c in plat.running() if not c.startswith("celery-worker")]
+    procs: list[Any] = []
+    for pid in roots:
+        try:
+            root = psutil.Process(pid)
+            procs += [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+    procs += [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "redis-server")]
+    tids = []
+    for proc in procs:
+        try:
+            tids += [t.id for t in proc.threads()]  # Linux: a nice value belongs to a thread, not a process
+        except psutil.NoSuchProcess:
+            continue
+    return sorted(set(tids))
+
+
+def renice(tids: list[int], value: int) -> list[int]:
+    """Set the nice value of ``tids``; those it could set (the rest have exited)."""
+    done = []
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, value)
+            done.append(tid)
+        except OSError:
+            continue
+    return done
 
 
 def train_once(ctx: Context, api: Any, uc_path: str, i: int, workers: int) -> dict[str, Any]:
@@ -143,6 +188,15 @@ def train_once(ctx: Context, api: Any, uc_path: str, i: int, workers: int) -> di
 
 
 def summarize(runs: list[dict[str, Any]], start_s: float, load_s: float) -> dict[str, Any]:
+    res = _pairs([r for r in runs if not r.get("niced")], start_s, load_s)
+    niced = [r for r in runs if r.get("niced")]
+    if niced:
+        res["niced"] = _pairs(niced, start_s, load_s)
+    res["runs"] = runs
+    return res
+
+
+def _pairs(runs: list[dict[str, Any]], start_s: float, load_s: float) -> dict[str, Any]:
     one = [r for r in runs if r["workers"] == 1]
     two = [r for r in runs if r["workers"] == 2]
     f1, f2 = median([r["fanout_s"] for r in one]), median([r["fanout_s"] for r in two])
@@ -155,6 +209,16 @@ def summarize(runs: list[dict[str, Any]], start_s: float, load_s: float) -> dict
             "history_load_s": load_s, "fanout": FANOUT, "grid": GRID}
 
 
+def _niced_lines(res: dict[str, Any]) -> list[str]:
+    n = res.get("niced")
+    if not n:
+        return []
+    return [f"With every process but the workers at nice {NICE} (median spans {fmt_s(n['fanout_1_s'], 1)} / "
+            f"{fmt_s(n['fanout_2_s'], 1)}): **{fmt_x(n['speedup'])}** "
+            f"(goal >= {GOAL}x: {verdict(n['speedup'], GOAL, higher_is_better=True)}); candidate task alone "
+            f"{fmt_s(n['candidate_1_s'], 1)}, two side by side {fmt_s(n['candidate_2_s'], 1)}.", ""]
+
+
 def render(res: dict[str, Any]) -> str:
     if res.get("skipped"):
         return f"Not run: {res['skipped']}. The benchmark is written against `scripts/production.production_platform`."
@@ -163,20 +227,23 @@ def render(res: dict[str, Any]) -> str:
         f"each, differing only in L2 regularisation) on the history partition; workers with concurrency 1; pool `training` has 2 slots. Platform "
         f"start {res['platform_start_s']:.0f} s, history load {res['history_load_s']:.0f} s (not in the numbers).",
         "",
-        "| run | workers | fan-out span | trigger -> last candidate end | candidate task durations (s) | hosts | load |",
-        "|---|---|---|---|---|---|---|",
+        "| run | workers | rest of the platform | fan-out span | trigger -> last candidate end | candidate task "
+        "durations (s) | hosts | load |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(res["runs"]):
-        lines.append(f"| {i + 1} | {r['workers']} | {fmt_s(r['fanout_s'], 1)} | {fmt_s(r['run_s'], 1)} | "
+        lines.append(f"| {i + 1} | {r['workers']} | {'nice 19' if r.get('niced') else 'as deployed'} | "
+                     f"{fmt_s(r['fanout_s'], 1)} | {fmt_s(r['run_s'], 1)} | "
                      + ", ".join(f"{d:.1f}" for d in r["candidate_s"]) + f" | {', '.join(r['hosts'])} | "
                      f"{fmt_load(r['load'])} |")
     lines += [
         "",
         f"Fan-out speed-up 1 -> 2 workers (median spans {fmt_s(res['fanout_1_s'], 1)} / {fmt_s(res['fanout_2_s'], 1)}): "
         f"**{fmt_x(res['speedup'])}** (goal >= {GOAL}x: {verdict(res['speedup'], GOAL, higher_is_better=True)}); "
-        f"trigger -> last candidate {fmt_x(res['run_speedup'])} (assemble and candidate_specs before the fan-out "
-        f"do not scale).",
+        f"trigger -> last candidate {fmt_x(res['run_speedup'])} (assemble, before the fan-out, does "
+        f"not scale).",
         "",
+        *_niced_lines(res),
         f"What 2 cores mean here: the median candidate task took {fmt_s(res['candidate_1_s'], 1)} alone on 1 worker "
         f"and {fmt_s(res['candidate_2_s'], 1)} with 2 workers running side by side "
         f"({fmt_x(ratio(res['candidate_2_s'], res['candidate_1_s']))}). Each task is one CPU-bound process (one "
