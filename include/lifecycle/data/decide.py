@@ -110,7 +110,8 @@ def _empty_accepted(uc: UseCase) -> pd.DataFrame:
 
 def _accepted_frame(typed: pd.DataFrame, uc: UseCase) -> pd.DataFrame:
     """id + features in config order; binary as int64 (float64 if it legitimately holds nulls)."""
-    out = typed[[uc.id_column, *uc.feature_columns]].reset_index(drop=True)  # a new frame already: no .copy()
+    out = typed[[uc.id_column, *uc.feature_columns]]  # a new frame already: no .copy()
+    out.index = pd.RangeIndex(len(out))  # not reset_index(): that copies every column once more
     for col in uc.columns_of_kind("binary"):
         out[col] = out[col].astype("float64") if out[col].isna().any() else out[col].astype("int64")
     return out
