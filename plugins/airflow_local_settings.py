@@ -50,7 +50,10 @@ def preload(modules: tuple[str, ...] = PRELOAD) -> dict[str, float]:
     return took
 
 
-if os.environ.get("LIFECYCLE_PRELOAD", "1") != "0" and forks_tasks(sys.argv):
+# A task process inherits the parent's argv and its plugin loading runs this file again: nothing is left to
+# import then, and nothing is said (it would be a line in every task's log).
+if (os.environ.get("LIFECYCLE_PRELOAD", "1") != "0" and forks_tasks(sys.argv)
+        and any(name not in sys.modules for name in PRELOAD)):
     _took = preload()
     print(f"lifecycle preload: {len(_took)} modules in {sum(_took.values()):.1f}s before tasks fork",
           file=sys.stderr)

@@ -48,6 +48,17 @@ def test_the_scheduler_preloads_every_library_and_says_so():
     assert f"lifecycle preload: {len(out['all'])} modules in" in out["stderr"]
 
 
+def test_a_forked_task_running_the_file_again_says_nothing():
+    """A task process inherits the scheduler's argv and loads the plugins folder, so runs this file again."""
+    code = ("import sys, runpy; sys.argv = ['airflow', 'scheduler']; import airflow_local_settings as s; "
+            "print('--- again', file=sys.stderr); runpy.run_path(s.__file__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}", "GX_ANALYTICS_ENABLED": "False"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, again = proc.stderr.split("--- again")
+    assert "lifecycle preload: " in first and "lifecycle preload" not in again
+
+
 def test_other_processes_and_the_switch_preload_nothing():
     assert _loaded_after_import(["airflow", "api-server"])["loaded"] == []
     off = _loaded_after_import(["airflow", "scheduler"], LIFECYCLE_PRELOAD="0")
