@@ -35,12 +35,12 @@ from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
 
 from lifecycle_ops.evidence_tables import shadow_section, slice_table
+from lifecycle_ops.gate_recovery import REPLAYED, earlier_outcome, replay_event
 
 log = logging.getLogger(__name__)
 
 DECISION_KEY = "evidence"
 COMMENT = "comment"
-REPLAYED = "_replayed_ledger_entry"  # resume-event key: the ledger entry a killed try already recorded
 # Shortest comment (after trimming) that an Approve may carry; checked here, on resume. It cannot go into the
 # field's schema: the task runner validates task params' *defaults* at task start (process_params), so a
 # ``minLength`` on a field that starts empty fails the gate before it asks. 2 keeps the REST scenarios' "ok".
@@ -276,7 +276,9 @@ class SMEApprovalOperator(ApprovalOperator):
                     "model": registry.name, "use_case": uc.name,
                     "timeout_hours": self.response_timeout.total_seconds() / 3600 if self.response_timeout else None}
         ti.xcom_push(key=DECISION_KEY, value=evidence)
-        answer = self._earlier_answer(context, registry, version, hashes) if (ti.try_number or 1) > 1 else None
+        answer = earlier_outcome(dag_id=context["dag"].dag_id, run_id=context["run_id"], task_id=self.task_id,
+                                 map_index=ti.map_index, try_number=ti.try_number, ledger=registry.ledger,
+                                 version=version, hashes=hashes, assigned=smes) if (ti.try_number or 1) > 1 else None
         if answer and answer.get("decided"):
             entry = answer["decided"]
             if entry["event"] == "approval_refused":
@@ -284,7 +286,7 @@ class SMEApprovalOperator(ApprovalOperator):
                 self.log.error("%s (decided by an earlier try of this request, which Airflow failed afterwards)",
                                message)
                 raise AirflowFailException(message)
-            return self.execute_complete(context, replay_event(entry, self.APPROVE, self.REJECT))
+            return self.execute_complete(context, replay_event(entry, self.APPROVE, self.REJECT, COMMENT))
         if answer:
             who = answer["responded_by_user"]
             self.log.warning("Applying %s's answer to an earlier try of this request (%s at %s), which Airflow "
@@ -295,23 +297,6 @@ class SMEApprovalOperator(ApprovalOperator):
                         details={"run_id": context["run_id"], "assigned": smes, "action": self.action,
                                  "dag_id": context["dag"].dag_id})
         return super().execute(context)  # the notifiers (the pending-approval alert) run before it parks
-
-    def _earlier_answer(self, context: Any, registry: Any, version: int, hashes: dict) -> dict | None:
-        from lifecycle_ops.gate_recovery import decided_by_a_killed_try, earlier_answer, earlier_tries
-
-        ti = context["ti"]
-        dag_id = context["dag"].dag_id
-        tries, audit = earlier_tries(dag_id, context["run_id"], self.task_id, ti.map_index, ti.try_number)
-        if not tries and not audit:
-            return None
-        ledger = registry.ledger()
-        decided = decided_by_a_killed_try(audit, ledger, dag_id=dag_id, run_id=context["run_id"], version=version,
-                                          hashes=hashes)
-        if decided:
-            return {"decided": decided}
-        return earlier_answer(tries, ledger, dag_id=dag_id, run_id=context["run_id"], version=version,
-                              hashes=hashes, audit=audit, assigned=[u["id"] for u in self.assigned_users],
-                              map_index=ti.map_index)
 
     # -- response -----------------------------------------------------------------------------
     def validate_params_input(self, params_input: Mapping) -> None:
@@ -388,20 +373,6 @@ class SMEApprovalOperator(ApprovalOperator):
                 "timed_out": timed_out, "hashes": evidence.get("hashes"), "ledger_entry": entry["id"],
                 "action": self.action, "expected_champion": evidence.get("expected_champion", "unknown"),
                 "shadow_comparison_key": evidence.get("shadow_comparison_key")}
-
-
-def replay_event(entry: dict[str, Any], approve: str, reject: str) -> dict[str, Any]:
-    """The resume event that ends a retry the way the killed try's recorded ``entry`` (approved/rejected) did."""
-    details = entry.get("details") or {}
-    timed_out = bool(details.get("timed_out"))
-    try:
-        at = datetime.fromisoformat(str(details.get("responded_at") or entry.get("at")).replace("Z", "+00:00"))
-    except ValueError:
-        at = datetime.now(UTC)
-    return {"chosen_options": [approve if entry["event"] == "approved" else reject],
-            "params_input": {} if timed_out else {COMMENT: entry.get("comment") or ""}, "responded_at": at,
-            "responded_by_user": None if timed_out else {"id": entry["actor"], "name": entry["actor"]},
-            "timedout": timed_out, REPLAYED: entry}
 
 
 def refusal_message(actor: str, what: str, refusal: str) -> str:

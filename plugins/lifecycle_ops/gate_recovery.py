@@ -20,11 +20,13 @@ computes now.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 CONN_ID = "lifecycle_airflow_api"
 DECISIONS = ("approved", "rejected", "approval_refused")
+REPLAYED = "_replayed_ledger_entry"  # resume-event key: the ledger entry a killed try already recorded
 log = logging.getLogger(__name__)
 
 
@@ -123,6 +125,36 @@ def decided_by_a_killed_try(audit: list[dict[str, Any]], ledger: list[dict[str, 
         return None
     killed = [e for e in audit if e.get("event") == "state mismatch" and (_when(e.get("when")) or at) >= at]
     return entry if killed else None
+
+
+def replay_event(entry: dict[str, Any], approve: str, reject: str, comment_field: str) -> dict[str, Any]:
+    """The resume event that ends a retry the way the killed try's recorded ``entry`` (approved/rejected) did."""
+    details = entry.get("details") or {}
+    timed_out = bool(details.get("timed_out"))
+    try:
+        at = datetime.fromisoformat(str(details.get("responded_at") or entry.get("at")).replace("Z", "+00:00"))
+    except ValueError:
+        at = datetime.now(UTC)
+    return {"chosen_options": [approve if entry["event"] == "approved" else reject],
+            "params_input": {} if timed_out else {comment_field: entry.get("comment") or ""}, "responded_at": at,
+            "responded_by_user": None if timed_out else {"id": entry["actor"], "name": entry["actor"]},
+            "timedout": timed_out, REPLAYED: entry}
+
+
+def earlier_outcome(*, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int,
+                    ledger: Callable[[], list[dict[str, Any]]], version: int, hashes: dict[str, Any],
+                    assigned: list[str]) -> dict[str, Any] | None:
+    """What a gate retry must do instead of asking: ``{"decided": entry}`` (end as a killed try's recorded
+    decision did), a resume event (apply an answer an earlier try received), or None (ask)."""
+    tries, audit = earlier_tries(dag_id, run_id, task_id, map_index, try_number)
+    if not tries and not audit:
+        return None
+    entries = ledger()
+    decided = decided_by_a_killed_try(audit, entries, dag_id=dag_id, run_id=run_id, version=version, hashes=hashes)
+    if decided:
+        return {"decided": decided}
+    return earlier_answer(tries, entries, dag_id=dag_id, run_id=run_id, version=version, hashes=hashes,
+                          audit=audit, assigned=assigned, map_index=map_index)
 
 
 def earlier_tries(dag_id: str, run_id: str, task_id: str, map_index: int,

@@ -172,14 +172,15 @@ def test_a_decision_recorded_by_a_try_airflow_then_failed_is_replayed(event):
 
 
 def test_the_replayed_event_carries_the_recorded_answer_and_the_entry():
-    from lifecycle_ops.approval import REPLAYED, replay_event
+    from lifecycle_ops.gate_recovery import REPLAYED, replay_event
 
-    approved = replay_event(_decided("approved"), "Approve", "Reject")
+    approved = replay_event(_decided("approved"), "Approve", "Reject", "comment")
     assert approved["chosen_options"] == ["Approve"] and approved["params_input"] == {"comment": "recall is fine"}
     assert approved["responded_by_user"] == {"id": "sme_bob", "name": "sme_bob"} and not approved["timedout"]
     assert approved["responded_at"] == datetime.fromisoformat("2026-12-02 16:32:16.900000+00:00")
     assert approved[REPLAYED]["id"] == 7
-    timeout = replay_event({**_decided("rejected", timed_out=True), "actor": "timeout"}, "Approve", "Reject")
+    timeout = replay_event({**_decided("rejected", timed_out=True), "actor": "timeout"}, "Approve", "Reject",
+                           "comment")
     assert timeout["chosen_options"] == ["Reject"] and timeout["timedout"] and timeout["responded_by_user"] is None
 
 
@@ -198,7 +199,8 @@ def test_a_replayed_decision_ends_the_try_like_the_first_without_a_second_entry_
     from types import SimpleNamespace
 
     from include.lifecycle.model.registry import registry_for
-    from lifecycle_ops.approval import SMEApprovalOperator, replay_event
+    from lifecycle_ops.approval import COMMENT, SMEApprovalOperator
+    from lifecycle_ops.gate_recovery import replay_event
     from lifecycle_ops.runtime import artifact_store, use_case
 
     monkeypatch.setenv("LIFECYCLE_ARTIFACT_ROOT", str(tmp_path / "store"))
@@ -216,12 +218,12 @@ def test_a_replayed_decision_ends_the_try_like_the_first_without_a_second_entry_
                 "expected_champion": 2, "shadow_comparison_key": None}
     context = {"ti": _TI(evidence), "run_id": WHERE["run_id"], "dag": SimpleNamespace(dag_id=WHERE["dag_id"]),
                "task": op}
-    result = op.execute_complete(context, replay_event(entry, op.APPROVE, op.REJECT))
+    result = op.execute_complete(context, replay_event(entry, op.APPROVE, op.REJECT, COMMENT))
     assert result["decision"] == "approved" and result["ledger_entry"] == entry["id"]
     assert result["actor"] == "sme_bob" and result["comment"] == "recall is fine" and result["expected_champion"] == 2
     assert [e["event"] for e in registry.ledger()] == ["approved"] and sent == []
     # the same answer arriving fresh (no earlier try recorded it) is recorded and alerted, once
-    fresh = replay_event(entry, op.APPROVE, op.REJECT)
+    fresh = replay_event(entry, op.APPROVE, op.REJECT, COMMENT)
     fresh.pop("_replayed_ledger_entry")
     again = op.execute_complete(context, fresh)
     assert again["ledger_entry"] != entry["id"] and sent == ["approved"]
