@@ -256,16 +256,18 @@ def analysis(res: dict[str, Any]) -> list[str]:
     parse = median([t["dag_parse_s"] for t in tasks])
     in_exec = median([t["execute_s"] - t["step_s"] for t in tasks if None not in (t["execute_s"], t["step_s"])])
     fixed = (res["airflow_wall_s"] or 0) - (res["baseline_work_s"] or 0)
-    imports = res["imports_s"]
+    preloaded = bool(res.get("preload_off"))
+    imports_note = ("the heavy libraries are inherited from the scheduler's preload, so what is left is the "
+                    "project's own modules" if preloaded else
+                    "each task process imports again what the single process imported once, see the list below")
     out = [
         "**Why the goal is missed, and what would cut it.** The library work is small "
         f"({fmt_s(res['baseline_work_s'])} in one process), so fixed costs dominate: {fmt_s(fixed)} per lifecycle "
         f"run. {len(tasks)} task processes ran, each paying its DAG file parse (median {fmt_s(parse)}), its imports "
-        f"(inside `execute()`: execute - in-process step time, median {fmt_s(in_exec)} a task; each task process "
-        "imports again what the single process imported once, see the list below) and Airflow's own "
-        f"floor around `execute()` (duration - parse - execute: median {fmt_s(floor)} a task: fork, execution-API "
-        f"start/heartbeat/finish, XCom); and {fmt_s(res['idle_s'])} passed with no task running at all (scheduler "
-        "loop, DAG-run creation, the asset event that starts feature_engineering).",
+        f"(inside `execute()`: execute - in-process step time, median {fmt_s(in_exec)} a task; {imports_note}) and "
+        f"Airflow's own floor around `execute()` (duration - parse - execute: median {fmt_s(floor)} a task: fork, "
+        f"execution-API start/heartbeat/finish, XCom); and {fmt_s(res['idle_s'])} passed with no task running at "
+        "all (scheduler loop, DAG-run creation, the asset event that starts feature_engineering).",
         "",
     ]
     if storm:
@@ -279,20 +281,19 @@ def analysis(res: dict[str, Any]) -> list[str]:
                    "warnings silenced (before that change every model_training task logged ~1,160 "
                    "DeprecatedImportWarning lines, ~2.8 s a task).")
     out += [
+        f"- The time with no task running ({fmt_s(res['idle_s'])}) is now the largest share: each dependent task "
+        "waits for the scheduler's next loop (it sleeps `[scheduler] scheduler_idle_sleep_time`, 1 s by default, "
+        "when a loop had nothing to do) and the asset event for the next DAG's run. Fewer hops (tasks) and a "
+        "shorter idle sleep are the levers; the second costs idle CPU (bench 9).",
         f"- Glue tasks without library work cost {fmt_s(glue_s)} in all ("
         + ", ".join(f"{t['task']} {t['duration_s']:.1f} s" for t in glue)
-        + "). In `dags/model_training.py`, `candidate_specs` only copies `assembled['candidates']`: "
-        "`@task(multiple_outputs=True)` on `assemble` and `.expand(spec_name=assembled['candidates'])` would take "
-        "it off the critical path. `dags/data_acquisition.py` `publish` and `dags/feature_engineering.py` "
-        "`partitions` could fold into their neighbours if the asset events stay the same (an outlet on `validate`).",
+        + "). `publish` (data_acquisition) and `reconcile` (feature_engineering) could fold into their neighbours "
+        "if the asset events stay the same; the profiles run beside the critical path.",
         "- `evaluate`, `package` and `register` run strictly one after the other on the same model and holdout; "
-        "each is a process that re-imports scikit-learn + skops and re-reads the model "
-        f"({fmt_s(imports.get('train_candidate / evaluate / package (scikit-learn + skops)'))} of imports alone). "
-        "One task for the three (a step function calling the three library steps) saves two task processes per "
-        "run, at the price of coarser retries.",
+        "one task for the three saves two task processes and two scheduler hops per run, at the price of coarser "
+        "retries.",
         "- Not ours: the per-task floor and the idle time are Airflow's on this 2-core box. Training is nightly: the "
-        "absolute overhead per run matters more than the ratio, which shrinks as the work grows (see the projection "
-        "at 1M rows under 'Across benchmarks').",
+        "absolute overhead per run matters more than the ratio, which shrinks as the work grows.",
     ]
     return out
 
@@ -369,6 +370,6 @@ def render(res: dict[str, Any]) -> str:
             lines += ["", *analysis(res)]
     if res["imports_s"]:
         lines += ["", "Import cost in a fresh interpreter (after the task runner is loaded), i.e. what each task "
-                  "process pays before its work:", ""]
+                  "process pays before its work when nothing is preloaded (`LIFECYCLE_PRELOAD=0`):", ""]
         lines += [f"- {k}: {fmt_s(v)}" for k, v in res["imports_s"].items()]
     return "\n".join(lines)
