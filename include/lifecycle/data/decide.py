@@ -110,7 +110,8 @@ def _empty_accepted(uc: UseCase) -> pd.DataFrame:
 
 def _accepted_frame(typed: pd.DataFrame, uc: UseCase) -> pd.DataFrame:
     """id + features in config order; binary as int64 (float64 if it legitimately holds nulls)."""
-    out = typed[[uc.id_column, *uc.feature_columns]]  # a new frame already: no .copy()
+    # a new frame already; the shallow copy only drops pandas' "copy of a slice" flag (a warning per assignment)
+    out = typed[[uc.id_column, *uc.feature_columns]].copy(deep=False)
     out.index = pd.RangeIndex(len(out))  # not reset_index(): that copies every column once more
     for col in uc.columns_of_kind("binary"):
         out[col] = out[col].astype("float64") if out[col].isna().any() else out[col].astype("int64")
