@@ -252,8 +252,7 @@ class Platform:
             "AIRFLOW__API_AUTH__JWT_SECRET": sec["jwt_secret"],
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
-            # Each dependent task waits for the scheduler's next loop; Airflow's 1 s idle sleep was most of the
-            # time with no task running in a lifecycle run (bench 2).
+            # Airflow's 1 s idle sleep was most of a lifecycle run's time with no task running (bench 2)
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
