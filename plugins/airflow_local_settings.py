@@ -25,6 +25,7 @@ PRELOAD = (
     "sklearn.base", "sklearn.pipeline", "sklearn.compose", "sklearn.impute", "sklearn.preprocessing",
     "sklearn.model_selection", "sklearn.metrics", "sklearn.calibration", "sklearn.linear_model",
     "sklearn.ensemble", "skops.io", "great_expectations", "evidently", "evidently.metrics", "evidently.presets",
+    "matplotlib.figure", "matplotlib.backends.backend_agg",  # the model card's plots (no backend switch)
 )
 
 

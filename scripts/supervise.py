@@ -11,8 +11,10 @@ small supervisor (:meth:`scripts.production.ProductionPlatform.launch_command`):
   its pid file names, then every descendant) stops both; after SIGTERM/SIGINT/SIGHUP nothing is restarted;
 * an exit with a non-zero code, or by a signal the supervisor did not send, is restarted after a backoff
   (1 s, doubling up to 30 s; back to 1 s once the component stayed up for 60 s); a clean exit (code 0) is not;
-* a component whose **first** run fails within 60 s never came up (a configuration error, not a fault to ride
-  out): the supervisor exits with its code, so ``wait_ready`` reports the component and its log at once;
+* a component that fails ``START_LIMIT`` (5) times in a row, each run within 60 s of its start, is in a crash
+  loop (a configuration error, not a fault to ride out): the supervisor exits with its code, so ``wait_ready``
+  reports the component and its log. Not on the first quick failure: a worker started seconds before a
+  PostgreSQL restart dies young too, and must come back (seen in CI: it stayed down);
 * every exit and restart is logged, with a ``supervise:`` prefix, in the component's own log.
 
 The embedded platform does not use it: its fault tests kill components and expect them to stay dead.
@@ -31,6 +33,7 @@ from datetime import UTC, datetime
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
 HEALTHY_AFTER = 60.0  # up this long: the next failure starts the backoff again from BACKOFF_FIRST
+START_LIMIT = 5  # consecutive runs failing within HEALTHY_AFTER: give up (backoffs 1+2+4+8 s outlast a DB restart)
 PREFIX = "supervise:"
 
 
@@ -80,7 +83,7 @@ class Supervisor:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._stop)
-        backoff, restarts = self.first_backoff, 0
+        backoff, restarts, quick = self.first_backoff, 0, 0
         while True:
             started = time.monotonic()
             code = self._wait_child(subprocess.Popen(self.command))
@@ -90,8 +93,10 @@ class Supervisor:
             if code == 0:
                 log(self.name, f"exited cleanly after {up:.0f}s; not restarting")
                 return 0
-            if restarts == 0 and up < self.healthy_after:
-                log(self.name, f"{describe(code)} {up:.0f}s after its first start; it never came up, giving up")
+            quick = quick + 1 if up < self.healthy_after else 0
+            if quick >= START_LIMIT:
+                log(self.name, f"{describe(code)} {up:.0f}s after its start, the {quick}th run in a row to fail within "
+                               f"{self.healthy_after:g}s; a crash loop, giving up")
                 return code if code > 0 else 1
             if up >= self.healthy_after:
                 backoff = self.first_backoff

@@ -193,6 +193,11 @@ def evaluation_key(uc: Any, run_id: str, which: str) -> str:
     return f"{run_prefix(uc, run_id)}/evaluation/{which}.json"
 
 
+def holdout_scores_key(uc: Any, run_id: str) -> str:
+    """The candidate's positive-class scores on the holdout, in the holdout's row order (risk QA reuses them)."""
+    return f"{run_prefix(uc, run_id)}/evaluation/candidate_scores.parquet"
+
+
 def package_prefix(uc: Any, run_id: str) -> str:
     return f"{run_prefix(uc, run_id)}/package"
 

@@ -126,11 +126,17 @@ def experiment_record(store: ArtifactStore, uc: UseCase, run_id: str, ranking: l
 
 def step_evaluate(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the best candidate and the current champion on the same holdout, then compare."""
-    from include.lifecycle.model.evaluation import compare, evaluate
+    import pandas as pd
+
+    from include.lifecycle.model.evaluation import compare, evaluate, predict_positive
 
     holdout = store.read_frame(layout.holdout_key(uc, run_id))
-    model, _ = _load_verified(store, best["model_key"], best.get("model_sha256"))
-    candidate_eval = evaluate(model, holdout, uc)
+    model, data = _load_verified(store, best["model_key"], best.get("model_sha256"))
+    scores = predict_positive(model, holdout.drop(columns=[uc.target]))
+    candidate_eval = evaluate(model, holdout, uc, scores=scores)
+    scores_sha = store.write_frame(layout.holdout_scores_key(uc, run_id), pd.DataFrame({"score": scores}))
+    candidate_eval["scores"] = {"key": layout.holdout_scores_key(uc, run_id), "sha256": scores_sha,
+                                "model_sha256": sha256_bytes(data), "rows": int(len(scores))}
     registry = registry_for(store, uc)
     champion_version = registry.alias_version("champion")
     champion_eval = None
@@ -167,7 +173,8 @@ def step_package(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str,
     comparison = store.read_json(layout.evaluation_key(uc, run_id, "comparison"))
     record = store.read_json(best["record_key"])
     lineage = store.read_json(layout.lineage_key(uc, run_id))
-    qa = risk_qa(model, holdout, uc, threshold=evaluation["threshold"])
+    qa = risk_qa(model, holdout, uc, threshold=evaluation["threshold"],
+                 scores=_evaluated_scores(store, evaluation, sha256_bytes(data), len(holdout)))
     requirements = runtime_requirements()
     card = model_card(uc, CardEvidence(evaluation, comparison, qa, record, lineage, champion=champion_eval,
                                        requirements=requirements))
@@ -187,6 +194,21 @@ def step_package(store: ArtifactStore, uc: UseCase, run_id: str, best: dict[str,
         "qa": {k: {"value": v["value"], "bound": v["bound"], "passed": v["passed"]} for k, v in qa["checks"].items()},
         "model_card_key": f"{pkg}/model_card.html",
     }
+
+
+def _evaluated_scores(store: ArtifactStore, evaluation: dict[str, Any], model_sha256: str, rows: int) -> Any:
+    """The evaluation step's holdout scores when they are this model's and intact, else None (QA re-scores)."""
+    ref = evaluation.get("scores") or {}
+    if ref.get("model_sha256") != model_sha256 or ref.get("rows") != rows or not store.exists(ref.get("key", "")):
+        return None
+    data = store.read_bytes(ref["key"])
+    if sha256_bytes(data) != ref.get("sha256"):
+        return None
+    import io
+
+    import pandas as pd
+
+    return pd.read_parquet(io.BytesIO(data))["score"].to_numpy(dtype="float64")
 
 
 def step_register(store: ArtifactStore, uc: UseCase, run_id: str, actor: str = "data-scientist") -> dict[str, Any]:

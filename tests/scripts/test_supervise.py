@@ -85,11 +85,20 @@ def supervised(tmp_path):
             sup.kill()
 
 
-def test_a_component_that_fails_on_its_first_start_is_given_up_at_once(supervised):
+def test_a_component_in_a_crash_loop_is_given_up_after_the_start_limit(supervised):
+    from scripts.supervise import START_LIMIT
+
     sup = supervised("crash:0")
     assert sup.proc.wait(timeout=30) == 3  # its code, so wait_ready reports the component as exited
-    assert sup.count() == 1
-    assert "never came up, giving up" in sup.log()
+    assert sup.count() == START_LIMIT
+    assert f"the {START_LIMIT}th run in a row to fail within 1.5s; a crash loop, giving up" in sup.log()
+
+
+def test_a_young_component_that_dies_once_is_restarted(supervised):
+    """A worker started seconds before a PostgreSQL restart dies before it counts as healthy: it must come back."""
+    sup = supervised("crash:0.3,crash:0,forever")
+    sup.wait(lambda: sup.count() == 3 and pid_alive(sup.child_pid(3)), 30, "the third run")
+    assert "giving up" not in sup.log() and sup.proc.poll() is None
 
 
 def test_a_crash_is_restarted_with_a_growing_backoff_and_a_stop_leaves_nothing(supervised):

@@ -112,6 +112,33 @@ def test_risk_qa_catches_a_model_that_reads_the_id(split, small_uc, override) ->
     assert not slow["checks"]["latency"]["passed"] and len(slow["checks"]["latency"]["runs_ms"]) == 5
 
 
+def test_risk_qa_on_a_large_holdout_samples_the_id_check_and_still_catches_a_leak(split, small_uc, override) -> None:
+    train, _ = split
+    leaky = Pipeline([
+        ("pre", ColumnTransformer([("id", OneHotEncoder(handle_unknown="ignore"), ["customer_id"]),
+                                   ("t", "passthrough", ["tenure"])])),
+        ("m", LogisticRegression(max_iter=500)),
+    ]).fit(train, train["churn"])
+    capped = override(small_uc, **{"qa.invariance_rows": 100})
+    qa = risk_qa(leaky, train, capped)
+    check = qa["checks"]["invariance"]
+    assert check["rows"] == 100 and f"seeded sample of 100 of {len(train):,} rows" in check["metric"]
+    assert not check["passed"] and check["value"] > 0.01
+    assert risk_qa(leaky, train, capped)["checks"]["invariance"]["value"] == check["value"]  # seeded: repeatable
+
+
+def test_risk_qa_given_the_evaluation_scores_decides_as_if_it_scored_itself(split, small_uc, fitted) -> None:
+    _, holdout = split
+    model, _ = fitted["hgb"]
+    own = risk_qa(model, holdout, small_uc, threshold=0.3)
+    scores = model.predict_proba(holdout.drop(columns=["churn"]))[:, 1]
+    given = risk_qa(model, holdout, small_uc, threshold=0.3, scores=scores)
+    assert given["checks"]["fairness"] == own["checks"]["fairness"]
+    assert given["checks"]["invariance"] == own["checks"]["invariance"]
+    with pytest.raises(ValueError, match=f"risk QA got 10 scores for {len(holdout)} holdout rows"):
+        risk_qa(model, holdout, small_uc, scores=scores[:10])
+
+
 def test_model_card_tells_the_story_from_the_evidence(split, small_uc, fitted, evals) -> None:
     _, holdout = split
     cand, record = fitted["hgb"]

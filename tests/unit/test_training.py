@@ -153,3 +153,25 @@ def test_run_training_lifecycle_end_to_end(store, sample, small_uc, make_lake) -
 
     assert step_register(store, small_uc, "run-2")["version"] == 2
     assert registry.versions() == [1, 2]
+
+
+def test_risk_qa_reuses_the_evaluation_scores_only_while_they_are_intact(store, sample, small_uc, make_lake) -> None:
+    """Packaging takes the evaluation step's holdout scores (one scoring of the holdout, not two), verified by the
+    model's and the scores' sha256; changed bytes or another model make it score the holdout itself."""
+    from include.lifecycle.model.evaluation import predict_positive
+    from include.lifecycle.steps import _evaluated_scores
+
+    make_lake(store, small_uc, sample, days=6, label_delay=2)
+    trained = run_training_lifecycle(store, small_uc, START + timedelta(days=10), "run-1")
+    evaluation = store.read_json(layout.evaluation_key(small_uc, "run-1", "candidate"))
+    ref = evaluation["scores"]
+    holdout = store.read_frame(layout.holdout_key(small_uc, "run-1"))
+    model_bytes = store.read_bytes(trained["best"]["model_key"])
+    assert ref["rows"] == len(holdout) and ref["model_sha256"] == trained["best"]["model_sha256"]
+    scores = _evaluated_scores(store, evaluation, ref["model_sha256"], len(holdout))
+    expected = predict_positive(loads_model(model_bytes), holdout.drop(columns=[small_uc.target]))
+    assert np.array_equal(scores, expected)
+    assert _evaluated_scores(store, evaluation, "0" * 64, len(holdout)) is None  # another model's scores
+    assert _evaluated_scores(store, evaluation, ref["model_sha256"], len(holdout) + 1) is None
+    store.write_frame(ref["key"], pd.DataFrame({"score": np.zeros(len(holdout))}))  # bytes changed after evaluate
+    assert _evaluated_scores(store, evaluation, ref["model_sha256"], len(holdout)) is None

@@ -186,6 +186,8 @@ class QA(_Strict):
     latency_ms_per_1000_rows: float = Field(250, gt=0)
     latency_runs: int = Field(5, ge=1)
     invariance_max_abs_diff: float = Field(1e-9, ge=0)
+    # rows the id-invariance check re-scores (a seeded sample; a model that reads the id moves nearly every row)
+    invariance_rows: int = Field(50_000, ge=100)
 
 
 class Monitoring(_Strict):

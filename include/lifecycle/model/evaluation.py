@@ -209,12 +209,12 @@ def predict_positive(model: Any, frame: pd.DataFrame) -> np.ndarray:
 
 
 # -- evaluate ---------------------------------------------------------------------------------
-def evaluate(model: Any, holdout_df: pd.DataFrame, uc: UseCase) -> dict[str, Any]:
-    """All holdout evidence for one model, JSON-ready."""
+def evaluate(model: Any, holdout_df: pd.DataFrame, uc: UseCase, scores: np.ndarray | None = None) -> dict[str, Any]:
+    """All holdout evidence for one model, JSON-ready (``scores``: the model's holdout scores, if already made)."""
     ev = uc.section("evaluation")
     cost = costs(uc)
     y = target_vector(holdout_df, uc)
-    p = predict_positive(model, holdout_df.drop(columns=[uc.target]))
+    p = predict_positive(model, holdout_df.drop(columns=[uc.target])) if scores is None else scores
     threshold = cost_optimal_threshold(y, p, cost)
     metrics = point_metrics(y, p, threshold, cost)
     primary = ev.get("primary_metric", "roc_auc")
