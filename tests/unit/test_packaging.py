@@ -97,13 +97,18 @@ def test_risk_qa_passes_a_sound_model_with_values_and_bounds(split, small_uc, fi
     assert qa["checks"]["fairness"]["value"] == pytest.approx(abs(recall["0"] - recall["1"]))
 
 
-def test_risk_qa_catches_a_model_that_reads_the_id(split, small_uc, override) -> None:
-    train, holdout = split
-    leaky = Pipeline([
+def _id_reading_model(train):
+    """A model that memorises customer ids: renaming them moves its predictions."""
+    return Pipeline([
         ("pre", ColumnTransformer([("id", OneHotEncoder(handle_unknown="ignore"), ["customer_id"]),
                                    ("t", "passthrough", ["tenure"])])),
         ("m", LogisticRegression(max_iter=500)),
     ]).fit(train, train["churn"])
+
+
+def test_risk_qa_catches_a_model_that_reads_the_id(split, small_uc, override) -> None:
+    train, holdout = split
+    leaky = _id_reading_model(train)
     qa = risk_qa(leaky, train.head(300), small_uc)  # ids the model memorised, then renamed
     assert not qa["passed"] and not qa["checks"]["invariance"]["passed"]
     assert qa["checks"]["invariance"]["value"] > 0.01
@@ -114,11 +119,7 @@ def test_risk_qa_catches_a_model_that_reads_the_id(split, small_uc, override) ->
 
 def test_risk_qa_on_a_large_holdout_samples_the_id_check_and_still_catches_a_leak(split, small_uc, override) -> None:
     train, _ = split
-    leaky = Pipeline([
-        ("pre", ColumnTransformer([("id", OneHotEncoder(handle_unknown="ignore"), ["customer_id"]),
-                                   ("t", "passthrough", ["tenure"])])),
-        ("m", LogisticRegression(max_iter=500)),
-    ]).fit(train, train["churn"])
+    leaky = _id_reading_model(train)
     capped = override(small_uc, **{"qa.invariance_rows": 100})
     qa = risk_qa(leaky, train, capped)
     check = qa["checks"]["invariance"]
