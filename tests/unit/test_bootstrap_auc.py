@@ -30,7 +30,7 @@ def test_resamples_with_one_class_are_skipped_as_before():
 
 @pytest.mark.parametrize("ties", [False, True])
 def test_slice_intervals_take_the_same_path_and_give_the_same_intervals(ties):
-    """Each slice's interval: ROC AUC from the draw counts, every other metric on the drawn rows, one set of
+    """Each slice's interval: ROC AUC from the drawn indices, every other metric on the drawn rows, one set of
     draws for all; the same numbers as the per-resample point metrics gave."""
     from include.lifecycle.model.slices import slice_intervals
 

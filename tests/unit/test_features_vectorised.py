@@ -150,3 +150,64 @@ def test_arrow_path_logs_dropped_columns_as_clean_does(sample, churn_uc, caplog)
         clean_table(pa.Table.from_pandas(t, preserve_index=False), churn_uc)
     assert "dropping columns not in the churn contract: ['batch_note']" in caplog.text
     assert "'" + churn_uc.target + "'" not in caplog.text  # the target is expected, not extra
+
+
+def test_training_reads_every_partition_shape_as_clean_makes_it(store, sample, churn_uc) -> None:
+    """``clean_partition`` (what training's assemble reads features with) gives ``clean``'s frame cell for cell —
+    NaN, not None, for a missing category — on a features partition and on every accepted shape."""
+    from include.lifecycle.model.features import clean_partition
+
+    for i, (name, frame) in enumerate(_accepted_variants(sample, churn_uc).items()):
+        buf = io.BytesIO()
+        if isinstance(frame, pa.Table):
+            pq.write_table(frame, buf)
+        else:
+            frame.to_parquet(buf, index=name == "stored_index" or None)
+        day = f"2026-03-{i + 1:02d}"
+        store.write_bytes(f"raw/churn/date={day}/accepted.parquet", buf.getvalue())
+        built = build_features_partition(store, churn_uc, day)
+        for data in (buf.getvalue(), store.read_bytes(built["features_key"])):
+            want = clean(pd.read_parquet(io.BytesIO(data)), churn_uc).drop(columns=[churn_uc.target], errors="ignore")
+            _same_frame(clean_partition(data, churn_uc), want)
+    missing = _accepted_variants(sample, churn_uc)["nan_and_odd_cells"]
+    buf = io.BytesIO()
+    missing.to_parquet(buf)
+    got = clean_partition(buf.getvalue(), churn_uc)[CATEGORICAL]
+    assert got.isna().sum() == 1 and isinstance(got.iloc[0], float)  # NaN for the encoder, not None
+
+
+@pytest.mark.parametrize("variant", ["typed", "nan_and_odd_cells", "nullable_ints", "text_numbers"])
+def test_a_partition_of_many_row_groups_is_cleaned_group_by_group_to_the_same_frame(store, sample, churn_uc,
+                                                                                     variant) -> None:
+    """A day larger than one row group is cleaned and written a row group at a time (bounded memory); the rows,
+    values and dtypes are what cleaning the whole partition gives — a binary missing only in a late group makes
+    that column float64 throughout, as ``clean`` does on the whole column."""
+    frame = _accepted_variants(sample, churn_uc)[variant].copy()
+    if variant == "typed":
+        frame["partner"] = frame["partner"].astype("float64")
+        frame.loc[len(frame) - 2, "partner"] = np.nan  # in the last row group only
+        frame = pa.Table.from_pandas(frame, preserve_index=False)
+        frame = frame.set_column(frame.schema.get_field_index("partner"), "partner",
+                                 pc_cast_int(frame.column("partner")))
+    buf = io.BytesIO()
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, buf, row_group_size=7)
+    raw = buf.getvalue()
+    assert pq.ParquetFile(io.BytesIO(raw)).metadata.num_row_groups > 1
+    store.write_bytes("raw/churn/date=2026-04-01/accepted.parquet", raw)
+    built = build_features_partition(store, churn_uc, "2026-04-01")
+    got = store.read_frame(built["features_key"])
+    want = pd.read_parquet(io.BytesIO(ref.reference_partition_bytes(raw, churn_uc)))
+    _same_frame(got, want)
+    assert built["rows"] == table.num_rows
+    groups = pq.ParquetFile(io.BytesIO(store.read_bytes(built["features_key"]))).metadata.num_row_groups
+    assert groups == (1 if variant == "text_numbers" else pq.ParquetFile(io.BytesIO(raw)).metadata.num_row_groups)
+    if variant == "typed":
+        assert got["partner"].dtype == "float64" and got["partner"].isna().sum() == 1
+
+
+def pc_cast_int(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A float 0/1 column with one null as Int64 (nullable ints): the Arrow path's binary shape with a gap."""
+    import pyarrow.compute as pc
+
+    return pc.cast(arr, pa.int64())

@@ -155,7 +155,7 @@ def bootstrap_ci(
         getattr(metric, "metric_name", None) == "roc_auc" and n) else None
     for _ in range(samples):
         idx = rng.integers(0, n, n)  # the same draws either way: the interval does not depend on the path
-        value = fast(np.bincount(idx, minlength=n)) if fast else metric(y[idx], p[idx])
+        value = fast(idx) if fast else metric(y[idx], p[idx])
         if value is not None:
             values.append(value)
     alpha = (1 - confidence) / 2

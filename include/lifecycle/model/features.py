@@ -213,22 +213,81 @@ def clean_table(table: pa.Table, uc: UseCase) -> pa.Table | None:
     return pa.Table.from_arrays(list(columns.values()), schema=_pandas_schema(columns))
 
 
+def clean_partition(data: bytes, uc: UseCase) -> pd.DataFrame:
+    """:func:`clean` (minus the target) of a Parquet partition's bytes.
+
+    A partition in the typed shape the features step writes is cleaned in Arrow (:func:`clean_table`) and
+    becomes a frame once; :func:`clean` would build every column again and consolidate them (most of a 1M-row
+    partition's read). Missing categories become NaN, as :func:`clean` makes them, for the encoder.
+    """
+    table = pq.read_table(io.BytesIO(data))
+    cleaned = clean_table(table, uc)
+    if cleaned is None:
+        return clean(table.to_pandas(), uc).drop(columns=[uc.target], errors="ignore")
+    frame = cleaned.to_pandas()
+    for col in uc.columns_of_kind("categorical"):
+        if cleaned.column(col).null_count:
+            values = frame[col].to_numpy(dtype=object, copy=True)
+            values[pd.isna(values)] = np.nan
+            frame[col] = values
+    return frame
+
+
+def _arrow_bytes(raw_bytes: bytes, uc: UseCase) -> tuple[bytes, int] | None:
+    """The features Parquet of an accepted partition in the typed shape, cleaned in Arrow, and its rows; None
+    where only the pandas path is exact.
+
+    One row group (up to 1,048,576 rows) is one table, written as ``to_parquet`` writes the cleaned frame.
+    More are cleaned and written one row group at a time, so a 10M-row day never sits decoded in memory; a
+    binary column is then float64 in every row group if a value is missing in any (``clean`` decides per column).
+    """
+    pf = pq.ParquetFile(io.BytesIO(raw_bytes))
+    groups = pf.metadata.num_row_groups
+    if groups <= 1:
+        cleaned = clean_table(pq.read_table(io.BytesIO(raw_bytes)), uc)
+        if cleaned is None:
+            return None
+        buf = io.BytesIO()
+        pq.write_table(cleaned, buf, compression="snappy")  # what DataFrame.to_parquet passes
+        return buf.getvalue(), cleaned.num_rows
+    names = set(pf.schema_arrow.names)
+    nulls = {c: sum(pf.read_row_group(i, columns=[c]).column(0).null_count for i in range(groups))
+             for c in uc.columns_of_kind("binary") if c in names}
+    buf, writer, rows = io.BytesIO(), None, 0
+    try:
+        for i in range(groups):
+            cleaned = clean_table(pf.read_row_group(i), uc)
+            if cleaned is None:
+                return None
+            columns = {name: cleaned.column(name) for name in cleaned.column_names}
+            for col, missing in nulls.items():
+                if missing:
+                    columns[col] = pc.cast(columns[col], pa.float64())
+            cleaned = pa.Table.from_arrays(list(columns.values()), schema=_pandas_schema(columns))
+            writer = writer or pq.ParquetWriter(buf, cleaned.schema, compression="snappy")
+            writer.write_table(cleaned)
+            rows += cleaned.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return buf.getvalue(), rows
+
+
 def build_features_partition(store: ArtifactStore, uc: UseCase, day: date | str) -> dict[str, Any]:
     """Clean one accepted raw partition into its features partition (overwrite: reruns are idempotent).
 
     A ``source.json`` beside it records the sha256 of the raw rows it was built from, so
     :func:`stale_partitions` can tell which partitions need (re)building without trusting that every
-    upstream event was delivered. The bytes are those of ``clean`` + ``to_parquet`` on either path.
+    upstream event was delivered. The bytes are those of ``clean`` + ``to_parquet`` on either path for a
+    partition of one row group; a larger one holds the same rows and values, written a row group at a time.
     """
     raw_bytes = store.read_bytes(accepted_key(uc, day))
-    cleaned = clean_table(pq.read_table(io.BytesIO(raw_bytes)), uc)
+    built = _arrow_bytes(raw_bytes, uc)
     key = features_key(uc, day)
-    if cleaned is not None:
-        buf = io.BytesIO()
-        pq.write_table(cleaned, buf, compression="snappy")  # what DataFrame.to_parquet passes
-        data = buf.getvalue()
+    if built is not None:
+        data, rows = built
         store.write_bytes(key, data)
-        digest, rows = sha256_bytes(data), cleaned.num_rows
+        digest = sha256_bytes(data)
     else:
         frame = clean(pd.read_parquet(io.BytesIO(raw_bytes)), uc)
         # The target never travels with features: labels arrive later through their own partitions.

@@ -27,19 +27,19 @@ def slice_thresholds(ev: dict[str, Any]) -> dict[str, float]:
 
 
 def resampled_auc(y: np.ndarray, p: np.ndarray) -> Any:
-    """ROC AUC of a resample from its row counts: one sort of the rows, then O(n) per resample.
+    """ROC AUC of a resample from the drawn row indices: the rows are grouped by distinct score once, then a
+    resample is one ``bincount`` of (score group, label) — no sort, no per-row weights.
 
-    Mann-Whitney with ties counted half, which is what ``roc_auc_score`` computes; a resample is the
-    rows with weights = how often each row was drawn, so nothing is re-sorted.
+    Mann-Whitney with ties counted half, which is what ``roc_auc_score`` computes; the group sums are integer
+    counts, so the value is the same float the weighted-rank formula gives.
     """
-    order = np.argsort(p, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(p[order]) != 0])  # first row of each distinct score
-    pos = (y[order] == 1).astype(np.float64)
+    distinct, group = np.unique(p, return_inverse=True)  # groups in ascending score order
+    key = (group.reshape(-1) * 2 + (y == 1)).astype(np.intp)
+    groups = len(distinct)
 
-    def auc(counts: np.ndarray) -> float | None:
-        w = counts[order].astype(np.float64)
-        wpos = np.add.reduceat(w * pos, starts)
-        wneg = np.add.reduceat(w, starts) - wpos
+    def auc(idx: np.ndarray) -> float | None:
+        both = np.bincount(key[idx], minlength=2 * groups).astype(np.float64)
+        wneg, wpos = both[0::2], both[1::2]
         total_pos, total_neg = wpos.sum(), wneg.sum()
         if not total_pos or not total_neg:
             return None
@@ -53,8 +53,8 @@ def slice_intervals(y: np.ndarray, p: np.ndarray, metric_fns: dict[str, Any], sa
                     seed: int) -> dict[str, dict[str, Any]]:
     """Percentile bootstrap interval of each metric on one slice's rows (same resamples for every metric).
 
-    ROC AUC (a function with ``metric_name == "roc_auc"``) is computed from the draw counts without re-sorting;
-    the draws are the same either way.
+    ROC AUC (a function with ``metric_name == "roc_auc"``) is computed from the drawn indices by
+    :func:`resampled_auc`; the draws are the same either way.
     """
     rng = np.random.default_rng(seed)
     n = len(y)
@@ -63,9 +63,8 @@ def slice_intervals(y: np.ndarray, p: np.ndarray, metric_fns: dict[str, Any], sa
             if getattr(fn, "metric_name", None) == "roc_auc" and n}
     for _ in range(samples if n else 0):
         idx = rng.integers(0, n, n)
-        counts = np.bincount(idx, minlength=n) if fast else None
         for name, fn in metric_fns.items():
-            value = fast[name](counts) if name in fast else fn(y[idx], p[idx])
+            value = fast[name](idx) if name in fast else fn(y[idx], p[idx])
             if value is not None:
                 values[name].append(float(value))
     alpha = (1 - confidence) / 2

@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from include.lifecycle.config import PROJECT_ROOT, ConfigError, UseCase
 from include.lifecycle.layout import as_date, partition_root
-from include.lifecycle.model.features import build_preprocessor, clean
+from include.lifecycle.model.features import build_preprocessor, clean_partition
 from include.lifecycle.store import ArtifactStore, sha256_bytes
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,10 @@ def _partitions(store: ArtifactStore, prefix: str, filename: str, as_of: date) -
     return sorted(found)
 
 
-def _read(store: ArtifactStore, day: str, key: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _read(store: ArtifactStore, day: str, key: str, uc: UseCase | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A partition as a frame with its lineage entry; with ``uc``, a features partition, cleaned."""
     data = store.read_bytes(key)
-    frame = pd.read_parquet(io.BytesIO(data))
+    frame = pd.read_parquet(io.BytesIO(data)) if uc is None else clean_partition(data, uc)
     return frame, {"date": day, "key": key, "sha256": sha256_bytes(data), "rows": int(len(frame))}
 
 
@@ -126,8 +127,8 @@ def assemble(store: ArtifactStore, uc: UseCase, as_of: date | datetime | str) ->
         )
     frames, f_lineage = [], []
     for day, key in feature_parts:
-        frame, info = _read(store, day, key)
-        frames.append(clean(frame, uc).drop(columns=[uc.target], errors="ignore"))
+        frame, info = _read(store, day, key, uc)
+        frames.append(frame)
         f_lineage.append(info)
     features = pd.concat(frames, ignore_index=True)
     labels_list, l_lineage = [], []
