@@ -67,21 +67,28 @@ def _not_run(reason: str) -> dict[str, Any]:
     return {"skipped": reason, "runs": []}
 
 
+def production_missing() -> str | None:
+    """Why the production platform cannot start here (None: it can)."""
+    try:
+        from scripts import production  # noqa: F401
+        from scripts.lifecycle_platform import port_in_use
+    except ImportError as exc:
+        return f"scripts/production.py is not importable ({exc})"
+    for name, port in (("PostgreSQL", 5432), ("Redis", 6379)):
+        if not port_in_use(port):
+            return f"{name} is not running on 127.0.0.1:{port}"
+    return None
+
+
 def run(ctx: Context) -> dict[str, Any]:
     if ctx.quick:
         return _not_run("--quick: needs PostgreSQL, Redis and a 2-worker Celery platform (~5 min); run `make bench`")
-    try:
-        from scripts import production
-    except ImportError as exc:
-        return _not_run(f"scripts/production.py is not importable ({exc})")
-    from scripts.lifecycle_platform import free_port
-
-    for name, port in (("PostgreSQL", 5432), ("Redis", 6379)):
-        from scripts.lifecycle_platform import port_in_use
-
-        if not port_in_use(port):
-            return _not_run(f"{name} is not running on 127.0.0.1:{port}")
+    missing = production_missing()
+    if missing:
+        return _not_run(missing)
     from bench.usecase import write_bench_use_case
+    from scripts import production
+    from scripts.lifecycle_platform import free_port
 
     uc_path = ctx.workdir / "scaleout" / "config" / "churn.yaml"
     write_bench_use_case(uc_path, candidates=fanout_candidates())

@@ -206,9 +206,14 @@ def summary(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if res.get("skipped"):
         return [("Embedded platform idle RSS", "not run (--quick)", f"<= {GOAL_GIB} GiB", "not measured")]
     emb, prod = res["embedded"], res["production"]
-    rows = [("Embedded platform idle RSS (summed over its processes)", f"{emb['idle']['rss_median'] / GIB:.2f} GiB "
-             f"(PSS {emb['idle']['pss_end'] / GIB:.2f} GiB), CPU {emb['idle']['cpu_pct']:.0f}% of a core",
-             f"<= {GOAL_GIB} GiB", verdict(emb["idle"]["rss_median"] / GIB, GOAL_GIB)),
+    # PSS is the tree's memory with each shared page counted once (the preload's pages are shared by every
+    # process the scheduler forks); the RSS sum counts them per process, so it is shown and judged too.
+    rows = [("Embedded platform idle memory, PSS summed over its processes",
+             f"{emb['idle']['pss_end'] / GIB:.2f} GiB, CPU {emb['idle']['cpu_pct']:.0f}% of a core",
+             f"<= {GOAL_GIB} GiB", verdict(emb["idle"]["pss_end"] / GIB, GOAL_GIB)),
+            ("Embedded platform idle RSS summed over its processes (shared pages once per process)",
+             f"{emb['idle']['rss_median'] / GIB:.2f} GiB", f"<= {GOAL_GIB} GiB",
+             verdict(emb["idle"]["rss_median"] / GIB, GOAL_GIB)),
             ("Embedded start (fresh home) to usable UI / DAGs parsed", f"{fmt_s(emb['ui_s'])} / "
              f"{fmt_s(emb['dags_parsed_s'])}", "measured", "measured")]
     if prod.get("skipped"):
@@ -253,6 +258,7 @@ def render(res: dict[str, Any]) -> str:
                   f"after {fmt_s(emb['restart_ui_s'])} (load {fmt_load(emb['restart_load'])})."]
     if prod.get("skipped"):
         lines += ["", f"Production mode not measured: {prod['skipped']}."]
-    rss = emb["idle"]["rss_median"] / GIB
-    lines += ["", f"Goal <= {GOAL_GIB} GiB idle embedded (summed RSS): {rss:.2f} GiB — {verdict(rss, GOAL_GIB)}."]
+    rss, pss = emb["idle"]["rss_median"] / GIB, emb["idle"]["pss_end"] / GIB
+    lines += ["", f"Goal <= {GOAL_GIB} GiB idle embedded: PSS {pss:.2f} GiB — {verdict(pss, GOAL_GIB)}; summed RSS "
+              f"{rss:.2f} GiB — {verdict(rss, GOAL_GIB)} (it counts the preload's pages once per forked process)."]
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py                      # everything, writes bench/RESULTS.md (~25 min)
     .venv/bin/python bench/run.py --quick              # tiny sizes, no Airflow, checks that it all runs (<2 min)
-    .venv/bin/python bench/run.py --only scale,drift   # some of: parse, orchestration, scale, drift, scaleout, predict, day, profile, shadow, footprint
+    .venv/bin/python bench/run.py --only scale,drift   # some of: parse, orchestration, scale, drift, scaleout, predict, day, profile, shadow, footprint, backfill
 
 Every benchmark measures our path and its baseline in the same run, repeats, and reports medians and the
 ratio, next to the load average at the time (the machine may be shared). Scratch data goes to bench/out/
@@ -38,12 +38,14 @@ from bench import (  # noqa: E402
     b7_profile,
     b8_shadow,
     b9_footprint,
+    b10_backfill,
+    b11_bigday,
 )
 from bench.common import fmt_load, load_average, machine  # noqa: E402
 from bench.context import Context, rel  # noqa: E402
 
 BENCHES = {m.NAME: m for m in (b1_parse, b2_orchestration, b3_scale, b4_drift, b5_scaleout, b6_day, b6_predict, b7_profile,
-                               b8_shadow, b9_footprint)}
+                               b8_shadow, b9_footprint, b10_backfill, b11_bigday)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -69,7 +71,7 @@ def render(meta: dict[str, Any], sections: list[dict[str, Any]]) -> str:
         f"- Machine: {m.get('cores')} cores, {m.get('cpu_model', '?')}, memory {m.get('MemTotal', '?')} "
         f"(available at start {m.get('MemAvailable', '?')}), {m.get('platform')}",
         f"- Load average (1/5/15 min) at start: {fmt_load(meta['load_start'])}; at the end: {fmt_load(meta['load_end'])}. "
-        "The machine was shared with other work: every measurement below carries the load average at its start.",
+        "The machine may be shared with other work: every measurement below carries the load average at its start.",
         f"- Python {m.get('python')}; {pkgs}",
         "- Timings are wall-clock; peak memory is the `ru_maxrss` of the measured process (`os.wait4`).",
         "",
@@ -133,6 +135,10 @@ def summary_rows(name: str, res: dict[str, Any]) -> list[tuple[str, str, str, st
         return b6_predict.summary(res)
     if name == "footprint":
         return b9_footprint.summary(res)
+    if name == "backfill":
+        return b10_backfill.summary(res)
+    if name == "bigday":
+        return b11_bigday.summary(res)
     return []
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHES = ("parse", "orchestration", "scale", "drift", "scaleout", "predict", "day", "profile", "shadow",
-           "footprint")
+           "footprint", "backfill", "bigday")
 
 
 def test_quick_run_writes_results_to_the_given_place(tmp_path: Path) -> None:
@@ -39,6 +39,10 @@ def test_quick_run_writes_results_to_the_given_place(tmp_path: Path) -> None:
     # The smoke really scored rows and ran the monitoring step, and never touched the committed results.
     assert data["results"]["scale"]["scoring"]["rows"] > 0
     assert data["results"]["drift"]["rows"] > 0
+    # the big day ran every stage in lifecycle order, each with its own peak memory
+    big = data["results"]["bigday"]
+    assert [s["stage"] for s in big["stages"]] == ["acquisition", "validation", "features", "scoring", "monitoring"]
+    assert all(s["peak_rss"] > 0 for s in big["stages"])
     # the footprint sampler measured this process (RSS and CPU time of a live tree), without starting a platform
     smoke = data["results"]["footprint"]["smoke"]
     assert smoke["rss_median"] > 0 and smoke["processes"] >= 1 and smoke["samples"] >= 2
