@@ -204,11 +204,17 @@ class BrowserUsers:
 @pytest.fixture
 def ui(browser, platform, request) -> Iterator[BrowserUsers]:
     """``ui.page("sme_alice")``: a page logged in as that user; screenshots are kept if the test fails."""
+    from playwright.sync_api import expect
+
     users = BrowserUsers(browser, platform, request.node.nodeid)
     _OPEN_UIS.append(users)
+    # Assertions wait as long as actions (30 s, not Playwright's 5 s): a page still loading its task instance
+    # on a busy CI machine is slow, not wrong.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     try:
         yield users
     finally:
+        expect.set_options(timeout=5_000)
         _OPEN_UIS.remove(users)
         users.close()
 

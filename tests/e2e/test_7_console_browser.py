@@ -36,18 +36,6 @@ TRAINING = dag_id("model_training")
 ACQUISITION = dag_id("data_acquisition")
 
 
-@pytest.fixture(autouse=True)
-def _patient_expect():
-    """Assertions wait as long as actions (30 s, not Playwright's 5 s): the UI is slow on a loaded machine."""
-    from playwright.sync_api import expect
-
-    from tests.e2e.conftest import UI_TIMEOUT_MS
-
-    expect.set_options(timeout=UI_TIMEOUT_MS)
-    yield
-    expect.set_options(timeout=5_000)
-
-
 def console_frame(page):
     """The console as Airflow renders it: an iframe inside the plugin's page."""
     return page.frame_locator("iframe").first
