@@ -99,5 +99,9 @@ def render(res: dict[str, Any]) -> str:
                      f"{verdict(s['peak_rss'] / GIB, GOAL_RSS / GIB)} | {_peaks(s['result'])} | {fmt_load(s['load'])} |")
     phases = "; ".join(f"{s['stage']}: " + ", ".join(f"{k} {v:.1f}" for k, v in s["result"].get("phases_s", {}).items())
                        for s in res["stages"] if s["result"].get("phases_s"))
+    validated = next((s["result"] for s in res["stages"] if s["stage"] == "validation"), {})
+    if validated.get("chunks", 1) > 1:
+        lines += ["", f"Validation streamed the batch from the store in {validated['chunks']} record-aligned chunks "
+                      "(`include/lifecycle/data/chunks.py`); its phase times are summed over them."]
     lines += ["", f"Phases (s): {phases}."]
     return "\n".join(lines)

@@ -165,8 +165,9 @@ def stage_acquire(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def stage_validate(args: argparse.Namespace) -> dict[str, Any]:
-    """``validation.validate_batch`` alone on an acquired day, with its phases timed."""
-    from include.lifecycle.data import decide, validation
+    """``validation.validate_batch`` alone on an acquired day, with its phases timed (summed over chunks)."""
+    from include.lifecycle import layout
+    from include.lifecycle.data import chunks, decide, validation
     from include.lifecycle.store import open_store
 
     uc = _use_case(args.uc)
@@ -174,11 +175,14 @@ def stage_validate(args: argparse.Namespace) -> dict[str, Any]:
     t: dict[str, float] = defaultdict(float)
     _instrument(decide, ["parse_csv_bytes", "type_columns", "run_suite", "evaluate_suite", "_quarantine_rows",
                          "_accepted_frame"], t, "validate.")
+    _instrument(chunks, ["_duplicates", "_join"], t, "validate.chunks.")
     started = time.perf_counter()
     validated = validation.validate_batch(store, uc, args.day)
     t["validate (total)"] = time.perf_counter() - started
+    parse = store.read_json(layout.validation_result_key(uc, args.day))["parse"]
     return {"phases_s": _rounded(t), "status": validated["status"], "received": validated["received"],
-            "accepted": validated["accepted"], "quarantined": validated["quarantined"]}
+            "accepted": validated["accepted"], "quarantined": validated["quarantined"],
+            "chunks": (parse.get("chunks") or {}).get("count", 1)}
 
 
 def stage_features(args: argparse.Namespace) -> dict[str, Any]:

@@ -114,6 +114,9 @@ class ArtifactStore:
         """A filesystem path for ``key`` when the store is local (for HTML reports in the UI)."""
         return None
 
+    # Streaming, for a batch larger than memory: size(key), open_read(key) (a binary file object read as it is
+    # consumed), write_file(key, local_path) -> sha256 of the bytes, copy(src, dst); each subclass has its own.
+
     # -- conveniences -----------------------------------------------------------------------
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)
@@ -179,15 +182,15 @@ class LocalStore(ArtifactStore):
         except FileNotFoundError as exc:
             raise StoreError(f"no artifact at {path.as_uri()}") from exc
 
-    def _staged(self, path: Path, data: bytes) -> str:
-        """``data`` in a hidden temp file beside ``path`` (fsynced); a full or read-only disk names ``path``."""
+    def _staged(self, path: Path, fill: Callable[[Any], Any], size: str = "") -> str:
+        """A hidden temp file beside ``path`` filled by ``fill(fh)``, fsynced; a full or read-only disk names ``path``."""
         tmp = ""
         try:
             _mkdirs(path.parent)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                fill(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             return tmp
@@ -195,12 +198,11 @@ class LocalStore(ArtifactStore):
             if tmp:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
-            raise StoreError(f"cannot write {path.as_uri()}: {exc.strerror or exc} (nothing was written; "
-                             f"{len(data)} bytes)") from exc
+            raise StoreError(f"cannot write {path.as_uri()}: {exc.strerror or exc} (nothing was written{size})") from exc
 
-    def write_bytes(self, key: str, data: bytes) -> None:
+    def _install(self, key: str, fill: Callable[[Any], Any], size: str = "") -> None:
         path = self._path(key)
-        tmp = self._staged(path, data)
+        tmp = self._staged(path, fill, size)
         try:
             os.replace(tmp, path)  # readers see the old bytes or the new ones, never a part
         except BaseException as exc:
@@ -210,8 +212,32 @@ class LocalStore(ArtifactStore):
                 raise StoreError(f"cannot write {path.as_uri()}: {exc.strerror or exc}") from exc
             raise
 
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self._install(key, lambda fh: fh.write(data), f"; {len(data)} bytes")
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise StoreError(f"no artifact at {self.uri(key)}") from exc
+
+    def open_read(self, key: str) -> Any:
+        try:
+            return self._path(key).open("rb")
+        except FileNotFoundError as exc:
+            raise StoreError(f"no artifact at {self.uri(key)}") from exc
+
+    def write_file(self, key: str, path: Path) -> str:
+        with open(path, "rb") as src:
+            self._install(key, lambda fh: _copy_stream(src, fh))
+        return file_sha256(path)
+
+    def copy(self, src: str, dst: str) -> None:
+        with self.open_read(src) as source:
+            self._install(dst, lambda fh: _copy_stream(source, fh))
 
     def list(self, prefix: str = "") -> list[str]:
         start = self._path(prefix) if prefix else self.base
@@ -243,7 +269,7 @@ class LocalStore(ArtifactStore):
 
     def create(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        tmp = self._staged(path, data)
+        tmp = self._staged(path, lambda fh: fh.write(data), f"; {len(data)} bytes")
         try:
             os.link(tmp, path)  # atomic, fails if the target exists
         except FileExistsError as exc:
@@ -310,6 +336,29 @@ class S3Store(ArtifactStore):
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
+    def size(self, key: str) -> int:
+        from botocore.exceptions import ClientError
+
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"])
+        except ClientError as exc:
+            if self._error(exc) in ("404", "NoSuchKey", "NotFound"):
+                raise StoreError(f"no artifact at {self.uri(key)}") from exc
+            raise
+
+    def open_read(self, key: str) -> Any:
+        try:  # botocore's StreamingBody: read(n) pulls the object as it is consumed
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        except self.client.exceptions.NoSuchKey as exc:
+            raise StoreError(f"no artifact at {self.uri(key)}") from exc
+
+    def write_file(self, key: str, path: Path) -> str:
+        self.client.upload_file(str(path), self.bucket, self._key(key))  # multipart above boto3's threshold
+        return file_sha256(path)
+
+    def copy(self, src: str, dst: str) -> None:  # server-side, multipart when large (boto3's managed copy)
+        self.client.copy({"Bucket": self.bucket, "Key": self._key(src)}, self.bucket, self._key(dst))
+
     def exists(self, key: str) -> bool:
         return self.version_tag(key) is not None
 
@@ -368,6 +417,19 @@ class S3Store(ArtifactStore):
                     return
                 raise ConflictError(f"{self.uri(key)} changed since it was read") from exc
             raise
+
+
+def _copy_stream(source: Any, target: Any) -> None:
+    while block := source.read(1 << 22):
+        target.write(block)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def default_root() -> str:

@@ -75,20 +75,24 @@ def _gunzip(data: bytes) -> bytes:
         raise CsvUnreadableError(reason, _data_lines(partial)) from exc
 
 
-def parse_csv_bytes(data: bytes) -> ParsedCsv:
-    """Parse CSV bytes (optionally gzip) into strings; raise :class:`CsvUnreadableError` if impossible."""
+def parse_csv_bytes(data: bytes, line_offset: int = 0) -> ParsedCsv:
+    """Parse CSV bytes (optionally gzip) into strings; raise :class:`CsvUnreadableError` if impossible.
+
+    ``line_offset`` is added to every line number (in the result and in the errors): the bytes are one
+    record-aligned chunk of a larger file, its header line first (see :mod:`include.lifecycle.data.chunks`).
+    """
     if not data:
         raise CsvUnreadableError("empty file: 0 bytes received, no header and no rows", 0)
     compressed = data[:2] == b"\x1f\x8b"
     raw = _gunzip(data) if compressed else data
-    fast = _parse_plain(raw)
+    fast = _parse_plain(raw, line_offset)
     if fast is not None:  # an ASCII file of plain records: no decoded copy of it is ever made
         fast.compressed = compressed
         return fast
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1 + line_offset
         hint = ""
         try:
             raw.decode("cp1252")
@@ -110,10 +114,10 @@ def parse_csv_bytes(data: bytes) -> ParsedCsv:
     try:
         for record in reader:
             if record:  # [] is a blank line
-                records.append((reader.line_num, record))
+                records.append((reader.line_num + line_offset, record))
     except csv.Error as exc:
         raise CsvUnreadableError(
-            f"unreadable: malformed CSV near line {reader.line_num} ({exc})", _data_lines(raw)
+            f"unreadable: malformed CSV near line {reader.line_num + line_offset} ({exc})", _data_lines(raw)
         ) from exc
 
     header = [name.strip() for name in records[0][1]]
@@ -228,7 +232,7 @@ def _plain_block(arr: np.ndarray, start: int, end: int, scan: PlainScan) -> bool
     return not (np.searchsorted(pos, breaks) % 2).any()
 
 
-def _parse_plain(raw: bytes) -> ParsedCsv | None:
+def _parse_plain(raw: bytes, line_offset: int = 0) -> ParsedCsv | None:
     """pyarrow's reader for the common file (ASCII, one record a line, plain quoting); None: "use csv.reader".
 
     Every guard below is a case where pyarrow and the strict csv module could disagree (blank lines, quoted
@@ -291,7 +295,8 @@ def _parse_plain(raw: bytes) -> ParsedCsv | None:
         columns.append(stripped)
     frame = pd.DataFrame({name: pd.Series(pd.arrays.ArrowStringArray(col))
                           for name, col in zip(header, columns, strict=True)})
-    return ParsedCsv(header, frame, range(2, n + 2), [], None, False, trimmed, oversized,  # type: ignore[arg-type]
+    lines = range(2 + line_offset, n + 2 + line_offset)
+    return ParsedCsv(header, frame, lines, [], None, False, trimmed, oversized,  # type: ignore[arg-type]
                      _delimiter_hint(header))
 
 

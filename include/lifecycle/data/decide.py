@@ -7,7 +7,7 @@ Invariant: ``received == accepted + quarantined``, where ``received`` counts the
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,14 +39,19 @@ class Outcome:
     expectations: list[dict[str, Any]]
     parse: dict[str, Any]
     unreadable: bool = False
+    stats: dict[str, Any] = field(default_factory=dict)  # a chunk's counts for the batch-wide verdicts
 
     @property
     def reasons(self) -> list[str]:
-        rows = [
-            f"{key}: {v['count']} row(s)" + (f" (e.g. {', '.join(v['examples'])})" if v["examples"] else "")
-            for key, v in self.row_reasons.items()
-        ]
-        return [*self.batch_reasons, *rows]
+        return reason_lines(self.batch_reasons, self.row_reasons)
+
+
+def reason_lines(batch_reasons: list[str], row_reasons: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [
+        f"{key}: {v['count']} row(s)" + (f" (e.g. {', '.join(v['examples'])})" if v["examples"] else "")
+        for key, v in row_reasons.items()
+    ]
+    return [*batch_reasons, *rows]
 
 
 def _fmt(value: Any) -> str:
@@ -100,6 +105,57 @@ def _batch_reason(item: dict[str, Any], uc: UseCase, n_rows: int, parsed: Parsed
     return f"{item['expectation']} failed on {col or 'the batch'}"
 
 
+# Verdicts on the whole batch: a chunk of it cannot make them alone (its null rate or row count is not the batch's).
+BATCH_WIDE_CHECKS = frozenset({"row_count", "null_rate"})
+
+
+@dataclass
+class Scope:
+    """What the whole batch decided, given to the decision on one record-aligned chunk of it.
+
+    With a scope, :func:`validate_bytes` leaves the batch-wide verdicts (header only, wrong-typed column, row
+    count, null rate, all-null column, every row failed) to the caller, which makes them from every chunk's
+    ``stats`` and results, and applies the ones given here instead.
+    """
+
+    wrong_type: frozenset[str] = frozenset()  # columns none of whose values parse, across the batch
+    batch_reasons: tuple[str, ...] = ()  # batch-wide reasons: every row of the chunk is quarantined with them
+    duplicate_ids: Any = None  # a pyarrow array of ids that occur more than once in the batch, or None
+
+
+def _add_duplicates(item: dict[str, Any], typed: pd.DataFrame, duplicate_ids: Any) -> None:
+    """Flag, in the chunk's unique-id result, the rows whose id has a twin in another chunk."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = pa.array(typed[item["column"]].to_numpy(dtype=object), pa.large_string())
+    extra = np.flatnonzero(pc.fill_null(pc.is_in(ids, value_set=duplicate_ids), False).to_numpy(zero_copy_only=False))
+    res = item["result"]
+    positions = np.union1d(np.asarray(res.get("unexpected_index_list", []), dtype=np.int64), extra)
+    if len(positions) == len(res.get("unexpected_index_list", [])):
+        return
+    res["unexpected_index_list"] = positions.tolist()
+    res["unexpected_count"] = len(positions)
+    res["partial_unexpected_list"] = typed[item["column"]].to_numpy(dtype=object)[positions[:20]].tolist()
+    item["success"] = False
+
+
+def chunk_stats(raw: pd.DataFrame, typed: pd.DataFrame, unparseable: dict[str, pd.Series], uc: UseCase) -> dict:
+    """What the batch-wide verdicts need from one chunk: rows, per-column unparseable and present counts, ids."""
+    import pyarrow as pa
+
+    bad = {}
+    for col, mask in unparseable.items():
+        count = int(mask.sum())
+        examples = raw.loc[mask, col].astype(str).unique()[:3].tolist() if count else []
+        bad[col] = {"unparseable": count, "present": int(raw[col].notna().sum()), "examples": examples}
+    ids = typed[uc.id_column].to_numpy(dtype=object) if uc.id_column in typed.columns else np.empty(0, object)
+    ids = ids[pd.notna(ids)]
+    # the present ids, and their 64-bit hashes: duplicates across chunks are found on the hashes, then confirmed
+    return {"rows": len(typed), "unparseable": bad, "ids": pa.array(ids, pa.large_string()),
+            "id_hashes": pd.util.hash_array(ids) if len(ids) else np.empty(0, np.uint64)}
+
+
 def _empty_accepted(uc: UseCase) -> pd.DataFrame:
     cols: dict[str, pd.Series] = {uc.id_column: pd.Series([], dtype=object)}
     for col, spec in uc.columns.items():
@@ -139,14 +195,16 @@ def _expectation_results(typed: pd.DataFrame, suite: dict[str, Any], gx_full_row
     }
 
 
-def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -> Outcome:
+def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS, *, line_offset: int = 0,
+                   scope: Scope | None = None) -> Outcome:
     """Decide what to accept and what to quarantine, without touching storage (notebook-friendly).
 
     Batches over ``gx_full_rows`` rows are decided by the vectorised pass and GX checks its evidence
     (see :mod:`include.lifecycle.data.contract`); the decision is the same either way (tests compare).
+    ``scope``: the bytes are one chunk of a larger batch (``line_offset`` lines in): see :class:`Scope`.
     """
     try:
-        parsed = parse_csv_bytes(data)
+        parsed = parse_csv_bytes(data, line_offset)
     except CsvUnreadableError as exc:
         return Outcome(
             "rejected", exc.received, _empty_accepted(uc), None, [exc.reason], {}, [],
@@ -167,7 +225,7 @@ def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -
         if len(entry["examples"]) < 3 and text not in entry["examples"]:
             entry["examples"].append(text)
 
-    if n == 0 and not parsed.malformed:
+    if n == 0 and not parsed.malformed and scope is None:
         batch_reasons.append("header only: the file has a header but no data rows")
     for pos, reason in parsed.oversized.items():
         row_reasons[pos].append(reason)
@@ -182,10 +240,12 @@ def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -
         if not mask.any():
             continue
         kind = uc.columns[col]["kind"]
-        examples = raw.loc[mask, col].astype(str).unique()[:3].tolist()
-        if int(mask.sum()) == int(raw[col].notna().sum()) and int(mask.sum()) > 1:
+        if scope is not None:
+            if col in scope.wrong_type:
+                wrong_type.add(col)
+        elif int(mask.sum()) == int(raw[col].notna().sum()) and int(mask.sum()) > 1:
             wrong_type.add(col)
-            batch_reasons.append(f"{col}: wrong type, expected {kind} but none of its values parses (e.g. {examples})")
+            batch_reasons.append(wrong_type_reason(col, kind, raw.loc[mask, col].astype(str).unique()[:3].tolist()))
         for pos in np.flatnonzero(mask.to_numpy()):
             value = raw.iat[pos, raw.columns.get_loc(col)]
             row_reasons[pos].append(f"{col}: unparseable value {value!r} (expected {kind})")
@@ -194,6 +254,10 @@ def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -
 
     suite, suite_info = load_suite(uc)
     results, engine = _expectation_results(typed, suite, gx_full_rows)
+    if scope is not None and scope.duplicate_ids is not None:
+        for item in results:
+            if item["check"] == "unique_id" and not item["error"]:
+                _add_duplicates(item, typed, scope.duplicate_ids)
     batch_reasons += [f"validation engines disagree: {d}" for d in engine.pop("disagreements", [])]
     present = set(typed.columns)
     for item in results:
@@ -220,16 +284,13 @@ def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -
             continue
         if col in wrong_type and item["check"] in ("null_rate", "type"):
             continue
+        if scope is not None and item["check"] in BATCH_WIDE_CHECKS:
+            continue
         reason = _batch_reason(item, uc, n, parsed)
         if reason:
             batch_reasons.append(reason)
-    for item in results:  # an entirely null column is a batch problem, whatever its nullable share
-        res = item["result"]
-        if item["check"] in ("null", "null_rate") and n and not item["error"] and item["column"] in present:
-            if res.get("unexpected_count") == res.get("element_count") and item["column"] not in wrong_type:
-                item["all_null"] = True
-                batch_reasons = [r for r in batch_reasons if not r.startswith(f"{item['column']}: null rate")]
-                batch_reasons.append(f"{item['column']}: column is entirely null ({n} rows)")
+    if scope is None:
+        batch_reasons = all_null_reasons(results, n, present, wrong_type, batch_reasons)
 
     for line, record in parsed.malformed:
         if line == parsed.truncated_line:
@@ -242,15 +303,20 @@ def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -
     flagged = np.zeros(n, bool)  # masks, not per-row lists and sets: a 1M-row day has 1M positions
     flagged[[pos for pos in row_reasons if pos >= 0]] = True
     good = np.flatnonzero(~flagged)
+    clean_rows, own_reasons = len(good), list(batch_reasons)
+    if scope is not None and scope.batch_reasons:  # the batch's order, this chunk's own reasons among them
+        batch_reasons = [*scope.batch_reasons, *(r for r in batch_reasons if r not in scope.batch_reasons)]
     if batch_reasons:
         good = good[:0]
-    elif not len(good) and parsed.received:
+    elif not len(good) and parsed.received and scope is None:
         batch_reasons.append(f"all {parsed.received} rows failed row-level checks")
 
     whole = len(good) == n
     bad_positions = [] if whole else np.flatnonzero(~np.isin(np.arange(n), good)).tolist()
     quarantined = _quarantine_rows(parsed, bad_positions, row_reasons, batch_reasons)
     received = parsed.received
+    stats = ({**chunk_stats(raw, typed, unparseable, uc), "clean_rows": clean_rows, "own_reasons": own_reasons}
+             if scope is not None else {})
     del raw
     parsed.frame = parsed.frame.iloc[:0]  # the raw strings are quarantined: free them before the accepted copy
     accepted = _accepted_frame(typed if whole else typed.iloc[good], uc) if len(good) else _empty_accepted(uc)
@@ -273,7 +339,24 @@ def validate_bytes(uc: UseCase, data: bytes, gx_full_rows: int = GX_FULL_ROWS) -
         "notes": ([f"{parsed.trimmed} value(s) carried stray whitespace (e.g. a space after each comma): "
                    "trimmed before validation"] if parsed.trimmed else []),
     }
-    return Outcome(status, received, accepted, quarantined, batch_reasons, summary, results, parse_info)
+    return Outcome(status, received, accepted, quarantined, batch_reasons, summary, results, parse_info, stats=stats)
+
+
+def wrong_type_reason(col: str, kind: str, examples: list[str]) -> str:
+    return f"{col}: wrong type, expected {kind} but none of its values parses (e.g. {examples})"
+
+
+def all_null_reasons(results: list[dict[str, Any]], n: int, present: set[str], wrong_type: set[str],
+                     batch_reasons: list[str]) -> list[str]:
+    """An entirely null column is a batch problem, whatever its nullable share (it replaces its null-rate reason)."""
+    for item in results:
+        res = item["result"]
+        if item["check"] in ("null", "null_rate") and n and not item["error"] and item["column"] in present:
+            if res.get("unexpected_count") == res.get("element_count") and item["column"] not in wrong_type:
+                item["all_null"] = True
+                batch_reasons = [r for r in batch_reasons if not r.startswith(f"{item['column']}: null rate")]
+                batch_reasons.append(f"{item['column']}: column is entirely null ({n} rows)")
+    return batch_reasons
 
 
 def internal_column(base: str, header: list[str]) -> str:

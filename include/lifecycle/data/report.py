@@ -58,7 +58,7 @@ def render_report(result: dict[str, Any], quarantined: pd.DataFrame | None) -> s
         parts.append("<p>Not run: the file could not be read as a table.</p>")
     if quarantined is not None and len(quarantined):
         sample = quarantined.head(REPORT_SAMPLE_ROWS)
-        parts.append(f"<h2>Quarantined rows (first {len(sample)} of {len(quarantined)})</h2>")
+        parts.append(f"<h2>Quarantined rows (first {len(sample)} of {result['quarantined']})</h2>")
         parts.append(sample.to_html(index=False, na_rep="", escape=True, border=0))
     parts.append("</body></html>\n")
     return "\n".join(parts)

@@ -12,6 +12,9 @@ Two layers, because Great Expectations needs a DataFrame and a broken file is no
    quarantines the failing rows (``row``: range, category, null where not allowed, duplicate id) or the
    whole batch (``batch``: schema, row count, an all-null column, null rate over ``nullable``).
 
+A batch larger than :data:`chunks.STREAM_ABOVE` is streamed from the store and decided in record-aligned
+chunks (:mod:`include.lifecycle.data.chunks`): the same decision, in bounded memory.
+
 Invariant, checked before anything is written: ``received == accepted + quarantined``, where
 ``received`` counts the CSV data records (estimated from the raw lines when the file is unreadable).
 
@@ -33,8 +36,9 @@ import pandas as pd
 
 from include.lifecycle import layout
 from include.lifecycle.config import ConfigError, UseCase
+from include.lifecycle.data import chunks
 from include.lifecycle.data.decide import validate_bytes
-from include.lifecycle.data.report import render_report
+from include.lifecycle.data.report import REPORT_SAMPLE_ROWS, render_report
 from include.lifecycle.data.sources import BatchMissingError
 from include.lifecycle.layout import day_str
 from include.lifecycle.store import ArtifactStore, json_bytes, sha256_bytes
@@ -98,29 +102,53 @@ def validate_batch(
     key = layout.incoming_batch_key(uc, d)
     if not store.exists(key):
         raise BatchMissingError(f"use case {uc.name!r}, {d}: no incoming batch at {store.uri(key)}; run acquisition")
+    if store.size(key) > chunks.STREAM_ABOVE:  # streamed in chunks: memory bounded whatever the batch's size
+        spilled = chunks.validate_large(store, key, uc)
+        try:
+            return _write_outcome(store, uc, d, key, policy, spilled, None)
+        finally:
+            spilled.cleanup()
     data = store.read_bytes(key)
-    outcome = validate_bytes(uc, data)
+    return _write_outcome(store, uc, d, key, policy, validate_bytes(uc, data), data)
 
+
+def _write_outcome(store: ArtifactStore, uc: UseCase, d: str, key: str, policy: str, outcome: Any,
+                   data: bytes | None) -> dict[str, Any]:
+    """Write what was decided; ``data`` is None when ``outcome`` is a :class:`chunks.Spilled` (rows on disk)."""
+    spilled = data is None
     q_p = layout.quarantine_prefix(uc, d)
     for prefix in (layout.raw_prefix(uc, d), q_p, layout.validation_prefix(uc, d)):
         store.delete_prefix(prefix + "/")
     accepted_key = layout.accepted_key(uc, d)
-    accepted_sha = store.write_frame(accepted_key, outcome.accepted)
-    quarantined = len(outcome.quarantined) if outcome.quarantined is not None else outcome.received
+    if spilled:
+        accepted_sha = store.write_file(accepted_key, outcome.accepted_path)
+        accepted_rows, quarantined, attrs = outcome.accepted_rows, outcome.quarantined_rows, outcome.quarantine_attrs
+        quarantine_sample = outcome.quarantine_head(REPORT_SAMPLE_ROWS)
+    else:
+        accepted_sha = store.write_frame(accepted_key, outcome.accepted)
+        accepted_rows = len(outcome.accepted)
+        quarantined = len(outcome.quarantined) if outcome.quarantined is not None else outcome.received
+        attrs = outcome.quarantined.attrs if outcome.quarantined is not None else {}
+        quarantine_sample = outcome.quarantined
     q_keys: dict[str, str] = {}
     if outcome.status == "rejected":  # verbatim: incoming/ is overwritten by the next delivery of the day
         q_keys["raw_bytes"] = layout.quarantine_bytes_key(uc, d)
-        store.write_bytes(q_keys["raw_bytes"], data)
-    if outcome.quarantined is not None and len(outcome.quarantined):
+        if spilled:
+            store.copy(key, q_keys["raw_bytes"])
+        else:
+            store.write_bytes(q_keys["raw_bytes"], data)
+    if not outcome.unreadable and quarantined:
         q_keys["rows"] = layout.quarantine_rows_key(uc, d)
-        store.write_frame(q_keys["rows"], outcome.quarantined)
+        if spilled:
+            store.write_file(q_keys["rows"], outcome.quarantine_path)
+        else:
+            store.write_frame(q_keys["rows"], outcome.quarantined)
     if outcome.status != "accepted":
         q_keys["reasons"] = layout.quarantine_reasons_key(uc, d)
         store.write_json(
             q_keys["reasons"],
             {"use_case": uc.name, "date": d, "status": outcome.status, "batch_reasons": outcome.batch_reasons,
-             "row_reasons": outcome.row_reasons, "quarantined": quarantined,
-             **(outcome.quarantined.attrs if outcome.quarantined is not None else {})},
+             "row_reasons": outcome.row_reasons, "quarantined": quarantined, **attrs},
         )  # fmt: skip
 
     summary = {
@@ -128,7 +156,7 @@ def validate_batch(
         "date": d,
         "status": outcome.status,
         "received": outcome.received,
-        "accepted": len(outcome.accepted),
+        "accepted": accepted_rows,
         "quarantined": quarantined,
         "reasons": outcome.reasons,
         "report_key": layout.validation_report_key(uc, d),
@@ -140,7 +168,7 @@ def validate_batch(
         "batch_reasons": outcome.batch_reasons,
         "row_reasons": outcome.row_reasons,
         "incoming_key": key,
-        "incoming_sha256": sha256_bytes(data),
+        "incoming_sha256": outcome.sha256 if spilled else sha256_bytes(data),
         "quarantine_keys": q_keys,
         "parse": outcome.parse,
         "expectations": _result_entries(outcome.expectations),
@@ -148,9 +176,9 @@ def validate_batch(
         "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     store.write_bytes(layout.validation_result_key(uc, d), json_bytes(_plain(result)))
-    store.write_text(summary["report_key"], render_report(result, outcome.quarantined))
+    store.write_text(summary["report_key"], render_report(result, quarantine_sample))
     log.info("validated %s %s: %s (%s received, %s accepted, %s quarantined)", uc.name, d, outcome.status,
-             outcome.received, len(outcome.accepted), quarantined)  # fmt: skip
+             outcome.received, accepted_rows, quarantined)  # fmt: skip
     if outcome.status == "rejected" and policy == "fail":
         raise BatchRejectedError(
             f"use case {uc.name!r}, batch {d} rejected: {'; '.join(outcome.reasons)} "
