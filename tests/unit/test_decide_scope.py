@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from include.lifecycle.data.decide import Scope, validate_bytes
-from tests.unit.test_decide_decisions import check, csv, row, rows
+from tests.unit.test_decide_decisions import HEADER, check, csv, row, rows
 
 pytestmark = pytest.mark.usefixtures("vectorised_engine")
 
@@ -95,6 +95,30 @@ def test_a_twin_inside_the_chunk_is_counted_once(uc) -> None:
     assert unique["result"]["unexpected_index_list"] == [2, 4] and unique["result"]["unexpected_count"] == 2
 
 
+def test_twins_from_other_chunks_join_the_chunks_own_twins(uc) -> None:
+    data = csv(rows(r4={"customer_id": "C002"}))
+    out = check(validate_bytes(uc, data, scope=Scope(duplicate_ids=pa.array(["C007"], pa.large_string()))))
+    unique = next(r for r in out.expectations if r["check"] == "unique_id")
+    assert unique["result"]["unexpected_index_list"] == [2, 4, 7] and unique["result"]["unexpected_count"] == 3
+    assert sorted(out.quarantined["customer_id"]) == ["C002", "C002", "C007"]
+
+
+def test_a_null_id_is_never_a_twin(uc) -> None:
+    data = csv(rows(r6={"customer_id": ""}))
+    out = check(validate_bytes(uc, data, scope=Scope(duplicate_ids=pa.array(["C001"], pa.large_string()))))
+    reasons = dict(zip(out.quarantined["_line"], out.quarantined["_reasons"], strict=True))
+    assert reasons == {3: "customer_id: duplicate id 'C001'", 8: "customer_id: null not allowed"}
+
+
+def test_every_id_a_twin_shows_twenty_examples_as_gx_does(uc) -> None:
+    data = csv(rows())
+    twins = pa.array([f"C{i:03d}" for i in range(22)], pa.large_string())
+    out = check(validate_bytes(uc, data, scope=Scope(duplicate_ids=twins)))
+    unique = next(r for r in out.expectations if r["check"] == "unique_id")
+    assert unique["result"]["unexpected_count"] == 22
+    assert unique["result"]["partial_unexpected_list"] == [f"C{i:03d}" for i in range(20)]
+
+
 def test_a_column_wrong_typed_across_the_batch_is_one_reason_not_one_per_row(uc) -> None:
     data = csv(rows(**{f"r{i}": {"tenure": "abc"} for i in range(22)}))
     alone = check(validate_bytes(uc, data, scope=Scope()))  # the chunk alone: values, not a column
@@ -114,6 +138,17 @@ def test_a_chunk_counts_what_the_batch_wide_verdicts_need(uc) -> None:
     assert stats["unparseable"]["tenure"] == {"unparseable": 1, "present": 21, "examples": ["x"]}
     assert stats["unparseable"]["female"] == {"unparseable": 1, "present": 22, "examples": ["maybe"]}
     assert stats["ids"].to_pylist() == [f"C{i:03d}" for i in range(22) if i != 3]
+    assert stats["ids"].type == pa.large_string()  # the caller joins every chunk's ids into one array of this type
     assert stats["id_hashes"].dtype == np.uint64 and len(stats["id_hashes"]) == 21
     assert len(set(stats["id_hashes"].tolist())) == 21
     assert validate_bytes(uc, data).stats == {}  # the whole batch: nothing to hand back
+
+
+def test_a_chunk_shows_at_most_three_unparseable_examples_and_counts_without_an_id_column(uc) -> None:
+    values = {f"r{i}": {"tenure": v} for i, v in enumerate(["a", "b", "c", "d"])}
+    out = check(validate_bytes(uc, csv(rows(**values)), scope=Scope()))
+    assert out.stats["unparseable"]["tenure"]["examples"] == ["a", "b", "c"]
+    header = [c for c in HEADER if c != "customer_id"]
+    missing = check(validate_bytes(uc, csv(rows(), header=header), scope=Scope()))
+    assert missing.stats["rows"] == 22 and len(missing.stats["ids"]) == 0 and len(missing.stats["id_hashes"]) == 0
+    assert missing.stats["ids"].type == pa.large_string()

@@ -363,7 +363,9 @@ def validate_large(store: ArtifactStore, key: str, uc: UseCase, size: int | None
 
 
 def _unreadable(run: _Pass, uc: UseCase, workdir: Path) -> Spilled:
-    return Spilled("rejected", run.unreadable_lines, 0, None, run.unreadable_lines, None, {}, [run.unreadable], {},
+    """Nothing accepted (an empty accepted file, as for a small batch), every received line quarantined as bytes."""
+    empty = _write_parquet(_empty_accepted(uc), workdir / "accepted.parquet")
+    return Spilled("rejected", run.unreadable_lines, 0, empty, run.unreadable_lines, None, {}, [run.unreadable], {},
                    [], {"readable": False, "bytes": run.bytes}, run.sha256, workdir, unreadable=True)
 
 

@@ -17,6 +17,7 @@ from include.lifecycle.config import UseCase
 from include.lifecycle.data.contract import (
     EVIDENCE_MAX_FLAGGED,
     GX_FULL_ROWS,
+    PARTIAL,
     disagreements,
     evaluate_suite,
     evidence_positions,
@@ -128,15 +129,16 @@ def _add_duplicates(item: dict[str, Any], typed: pd.DataFrame, duplicate_ids: An
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    ids = pa.array(typed[item["column"]].to_numpy(dtype=object), pa.large_string())
-    extra = np.flatnonzero(pc.fill_null(pc.is_in(ids, value_set=duplicate_ids), False).to_numpy(zero_copy_only=False))
+    ids = pa.array(typed[item["column"]].to_numpy(), pa.large_string())
+    extra = np.flatnonzero(np.asarray(pc.is_in(ids, value_set=duplicate_ids)))  # a null id matches nothing
     res = item["result"]
-    positions = np.union1d(np.asarray(res.get("unexpected_index_list", []), dtype=np.int64), extra)
-    if len(positions) == len(res.get("unexpected_index_list", [])):
+    known = np.asarray(res["unexpected_index_list"], dtype=np.int64)
+    positions = np.union1d(known, extra)
+    if len(positions) == len(known):
         return
     res["unexpected_index_list"] = positions.tolist()
     res["unexpected_count"] = len(positions)
-    res["partial_unexpected_list"] = typed[item["column"]].to_numpy(dtype=object)[positions[:20]].tolist()
+    res["partial_unexpected_list"] = typed[item["column"]].to_numpy()[positions[:PARTIAL]].tolist()
     item["success"] = False
 
 
@@ -144,16 +146,14 @@ def chunk_stats(raw: pd.DataFrame, typed: pd.DataFrame, unparseable: dict[str, p
     """What the batch-wide verdicts need from one chunk: rows, per-column unparseable and present counts, ids."""
     import pyarrow as pa
 
-    bad = {}
-    for col, mask in unparseable.items():
-        count = int(mask.sum())
-        examples = raw.loc[mask, col].astype(str).unique()[:3].tolist() if count else []
-        bad[col] = {"unparseable": count, "present": int(raw[col].notna().sum()), "examples": examples}
-    ids = typed[uc.id_column].to_numpy(dtype=object) if uc.id_column in typed.columns else np.empty(0, object)
-    ids = ids[pd.notna(ids)]
+    bad = {col: {"unparseable": int(mask.sum()), "present": int(raw[col].notna().sum()),
+                 "examples": raw.loc[mask, col].astype(str).unique()[:3].tolist()}
+           for col, mask in unparseable.items()}
+    ids = typed[uc.id_column] if uc.id_column in typed.columns else pd.Series([], dtype=object)
+    ids = ids[ids.notna()].to_numpy()
     # the present ids, and their 64-bit hashes: duplicates across chunks are found on the hashes, then confirmed
     return {"rows": len(typed), "unparseable": bad, "ids": pa.array(ids, pa.large_string()),
-            "id_hashes": pd.util.hash_array(ids) if len(ids) else np.empty(0, np.uint64)}
+            "id_hashes": pd.util.hash_array(ids)}
 
 
 def _empty_accepted(uc: UseCase) -> pd.DataFrame:
