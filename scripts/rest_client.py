@@ -86,12 +86,24 @@ class AirflowClient:
         return str(content)
 
     def diagnose(self, dag_id: str, run_id: str) -> str:
-        """Task states plus the log tail of every failed task: what a person would open in the UI."""
-        lines = [f"run {dag_id}/{run_id}: {self.task_states(dag_id, run_id)}"]
-        for ti in self.task_instances(dag_id, run_id):
-            if ti["state"] in ("failed", "up_for_retry", "upstream_failed"):
-                text = self.log(dag_id, run_id, ti["task_id"], max(ti.get("try_number") or 1, 1), ti["map_index"])
-                lines.append(f"--- {ti['task_id']} [{ti['map_index']}] log tail ---\n{text[-3000:]}")
+        """Task states plus the log tail of every failed task, every try of a task that was retried, and Airflow's
+        ``state mismatch`` audit events: what a person would open in the UI."""
+        lines = [f"run {dag_id}/{run_id}:"]
+        try:
+            lines[0] += f" {self.task_states(dag_id, run_id)}"
+            for ti in self.task_instances(dag_id, run_id):
+                last = max(ti.get("try_number") or 1, 1)
+                if ti["state"] in ("failed", "up_for_retry", "upstream_failed") or (
+                        last > 1 and ti["state"] not in ("success", "skipped")):
+                    for n in range(1, last + 1):
+                        text = self.log(dag_id, run_id, ti["task_id"], n, ti["map_index"])
+                        lines.append(f"--- {ti['task_id']} [{ti['map_index']}] try {n} of {last} "
+                                     f"({ti['state']}) log tail ---\n{text[-3000:]}")
+            events = self.ok("GET", "/eventLogs", params={"dag_id": dag_id, "run_id": run_id, "limit": 100,
+                                                          "event_pattern": "mismatch"})["event_logs"]
+            lines += [f"audit: {e['when']} {e['task_id']} try {e.get('try_number')}: {e['event']}" for e in events]
+        except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure it explains
+            lines.append(f"(diagnosis stopped: {exc!r})")
         return "\n".join(lines)
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float = 300, states: set[str] = TERMINAL) -> str:

@@ -322,7 +322,9 @@ class SMEApprovalOperator(ApprovalOperator):
         evidence = ti.xcom_pull(task_ids=self.task_id, key=DECISION_KEY, map_indexes=ti.map_index) or {}
         registry = registry_for(artifact_store(), uc)
         version = evidence.get("version")
-        where = {"run_id": context["run_id"], "dag_id": context["dag"].dag_id, "action": self.action}
+        # try_number: a retry tells a decision of a try Airflow failed afterwards from a person's clear (gate_recovery)
+        where = {"run_id": context["run_id"], "dag_id": context["dag"].dag_id, "action": self.action,
+                 "try_number": ti.try_number}
 
         def alert(kind: str, summary: str) -> None:
             notify(context, kind, summary, use_case=uc.name, details={"version": version, "action": self.action})

@@ -20,12 +20,15 @@ computes now.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 CONN_ID = "lifecycle_airflow_api"
 DECISIONS = ("approved", "rejected", "approval_refused")
+# A starved API server was seen taking over 30 s per answer: read patiently before giving up and asking again.
+READ_DEADLINE_S = 180.0
 REPLAYED = "_replayed_ledger_entry"  # resume-event key: the ledger entry a killed try already recorded
 log = logging.getLogger(__name__)
 
@@ -105,12 +108,14 @@ def earlier_answer(tries: list[dict[str, Any]], ledger: list[dict[str, Any]], *,
 def decided_by_a_killed_try(audit: list[dict[str, Any]], ledger: list[dict[str, Any]], *, dag_id: str,
                             run_id: str, version: int, hashes: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The decision entry (``approved``, ``rejected`` or ``approval_refused``) an earlier try of this request
-    recorded just before Airflow failed that try anyway (a ``state mismatch`` audit event at or after the
-    decision), else None.
+    recorded while Airflow failed that try anyway (a ``state mismatch`` audit event of the try that recorded it,
+    or one at or after the decision), else None.
 
-    The decision was applied once (ledger entry, alert); the retry must end the same way instead of asking again,
-    and without recording or alerting it twice. A person who clears the task to answer again leaves no ``state
-    mismatch`` after the decision, so is asked again; an approval or rejection of other evidence than ``hashes``
+    The executor's late report of the parking process can land at any point of the resumed try, before or after
+    it records the decision; the try runs on until its next heartbeat either way. The decision was applied once
+    (ledger entry, alert); the retry must end the same way instead of asking again, and without recording or
+    alerting it twice. A person who clears the task to answer again leaves no ``state mismatch`` on the deciding
+    try nor after the decision, so is asked again; an approval or rejection of other evidence than ``hashes``
     (when given) is not replayed either.
     """
     mine = [e for e in ledger if (e.get("details") or {}).get("run_id") == run_id
@@ -123,7 +128,10 @@ def decided_by_a_killed_try(audit: list[dict[str, Any]], ledger: list[dict[str, 
         return None
     if hashes is not None and entry.get("event") != "approval_refused" and entry.get("hashes") != hashes:
         return None
-    killed = [e for e in audit if e.get("event") == "state mismatch" and (_when(e.get("when")) or at) >= at]
+    deciding_try = (entry.get("details") or {}).get("try_number")
+    killed = [e for e in audit if e.get("event") == "state mismatch" and (
+        (_when(e.get("when")) or at) >= at
+        or (deciding_try is not None and str(e.get("try_number")) == str(deciding_try)))]
     return entry if killed else None
 
 
@@ -157,10 +165,10 @@ def earlier_outcome(*, dag_id: str, run_id: str, task_id: str, map_index: int, t
                           audit=audit, assigned=assigned, map_index=map_index)
 
 
-def earlier_tries(dag_id: str, run_id: str, task_id: str, map_index: int,
-                  try_number: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def earlier_tries(dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int,
+                  deadline: float = READ_DEADLINE_S) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """HITL details of tries 1..try_number-1 and the run's ``update_hitl_detail`` audit events of this task, over
-    the REST API; ([], []) (with a warning) when they cannot be read."""
+    the REST API; ([], []) (with an error logged) when they cannot be read within ``deadline`` seconds."""
     import requests
     from airflow.sdk import BaseHook
 
@@ -170,23 +178,45 @@ def earlier_tries(dag_id: str, run_id: str, task_id: str, map_index: int,
         log.warning("cannot look for an earlier answer: no %s connection (%s)", CONN_ID, exc)
         return [], []
     base = f"http://{conn.host}:{conn.port or 80}"
+    end = time.monotonic() + deadline
     found: list[dict[str, Any]] = []
     audit: list[dict[str, Any]] = []
     try:
-        token = requests.post(f"{base}/auth/token", json={"username": conn.login, "password": conn.password},
-                              timeout=20).json()["access_token"]
+        token = _patient(lambda: requests.post(f"{base}/auth/token", timeout=30, json={
+            "username": conn.login, "password": conn.password}), "a token", end).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         for n in range(1, try_number):
-            resp = requests.get(f"{base}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/"
-                                f"{map_index}/hitlDetails/tries/{n}", headers=headers, timeout=20)
+            resp = _patient(lambda n=n: requests.get(
+                f"{base}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails/"
+                f"tries/{n}", headers=headers, timeout=30), f"try {n}'s HITL detail", end)
             if resp.status_code == 200:
                 found.append(resp.json())
-        resp = requests.get(f"{base}/api/v2/eventLogs", headers=headers, timeout=20, params={
-            "dag_id": dag_id, "run_id": run_id, "task_id": task_id, "limit": 200})
+        resp = _patient(lambda: requests.get(f"{base}/api/v2/eventLogs", headers=headers, timeout=30, params={
+            "dag_id": dag_id, "run_id": run_id, "task_id": task_id, "limit": 200}), "the audit log", end)
         if resp.status_code == 200:
             audit = resp.json().get("event_logs") or []
         else:
-            log.warning("cannot read the audit log for an earlier answer: HTTP %s", resp.status_code)
+            log.error("cannot read the audit log for an earlier answer: HTTP %s", resp.status_code)
     except (requests.RequestException, KeyError, ValueError) as exc:
-        log.warning("cannot look for an earlier answer over %s: %r", base, exc)
+        log.error("cannot look for an earlier answer over %s, asking again: %s", base, exc)
     return found, audit
+
+
+def _patient(call: Callable[[], Any], what: str, end: float) -> Any:
+    """``call()`` again, with backoff, while it fails to connect or answers 5xx, until ``end`` (monotonic)."""
+    import requests
+
+    wait = 2.0
+    while True:
+        try:
+            resp = call()
+            if resp.status_code < 500:
+                return resp
+            problem = f"HTTP {resp.status_code}"
+        except requests.RequestException as exc:
+            problem = repr(exc)
+        if time.monotonic() + wait > end:
+            raise requests.RequestException(f"reading {what}: {problem}; out of time")
+        log.warning("reading %s for an earlier answer failed (%s); again in %.0f s", what, problem, wait)
+        time.sleep(wait)
+        wait = min(wait * 2, 20.0)

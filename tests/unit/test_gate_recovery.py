@@ -171,6 +171,20 @@ def test_a_decision_recorded_by_a_try_airflow_then_failed_is_replayed(event):
                                    run_id="manual__2") is None
 
 
+def test_a_decision_recorded_after_airflow_failed_its_try_is_replayed_too():
+    """The late executor report can land while the resumed try runs, before it records the decision: the mismatch is
+    then older than the decision, but it names the try that decided, so the retry ends that way instead of asking."""
+    from lifecycle_ops.gate_recovery import decided_by_a_killed_try
+
+    ledger = [{**_requested(), "at": "2026-12-02T16:32:12+00:00"}, _decided("approved", try_number=1)]
+    before = {**_mismatch("2026-12-02T16:32:16.950000Z"), "try_number": 1}
+    assert decided_by_a_killed_try([before], ledger, version=3, hashes=HASHES, **WHERE)["id"] == 7
+    # an earlier try's mismatch says nothing of the try that decided: a person cleared it, so ask again
+    assert decided_by_a_killed_try([{**before, "try_number": 0}], ledger, version=3, hashes=HASHES, **WHERE) is None
+    unnumbered = [{**_requested(), "at": "2026-12-02T16:32:12+00:00"}, _decided("approved")]
+    assert decided_by_a_killed_try([before], unnumbered, version=3, hashes=HASHES, **WHERE) is None
+
+
 def test_the_replayed_event_carries_the_recorded_answer_and_the_entry():
     from lifecycle_ops.gate_recovery import REPLAYED, replay_event
 
@@ -186,6 +200,7 @@ def test_the_replayed_event_carries_the_recorded_answer_and_the_entry():
 
 class _TI:
     map_index = -1
+    try_number = 2
 
     def __init__(self, evidence):
         self.evidence = evidence
@@ -228,3 +243,85 @@ def test_a_replayed_decision_ends_the_try_like_the_first_without_a_second_entry_
     again = op.execute_complete(context, fresh)
     assert again["ledger_entry"] != entry["id"] and sent == ["approved"]
     assert [e["event"] for e in registry.ledger()] == ["approved", "approved"]
+    assert registry.ledger()[-1]["details"]["try_number"] == 2  # what a later retry matches a state mismatch to
+
+
+# -- reading the earlier tries over a slow API server --------------------------------------------------------------
+
+class _SlowAirflow:
+    """A real HTTP server answering like Airflow's REST API, refusing the first ``failures`` requests with a 503."""
+
+    def __init__(self, failures: int):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.failures, self.seen = failures, []
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                outer.seen.append(self.path)
+                if len(outer.seen) <= outer.failures:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                if self.path == "/auth/token":
+                    body = {"access_token": "t"}
+                elif "/hitlDetails/tries/" in self.path:
+                    body = _try(1)
+                else:
+                    body = {"event_logs": [_audit("sme_bob", "2026-12-02T15:12:55.232670Z")], "total_entries": 1}
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_busy_api_server_is_read_again_before_the_retry_asks_again(monkeypatch, caplog):
+    """Under load the API server answers 5xx or not at all for a while; one failed read used to make the retry ask
+    the SME again (a second alert, the answer given waiting forever)."""
+    from lifecycle_ops import gate_recovery
+
+    monkeypatch.setattr(gate_recovery.time, "sleep", lambda s: None)
+    server = _SlowAirflow(failures=3)
+    monkeypatch.setenv("AIRFLOW_CONN_LIFECYCLE_AIRFLOW_API", f"http://viewer:secret@127.0.0.1:{server.port}/")
+    try:
+        tries, audit = gate_recovery.earlier_tries(WHERE["dag_id"], WHERE["run_id"], "sme_approval", -1, 2)
+    finally:
+        server.close()
+    assert [t["task_instance"]["try_number"] for t in tries] == [1]
+    assert [e["owner"] for e in audit] == ["sme_bob"]
+    assert server.seen.count("/auth/token") == 4  # three 503s, then the token
+    assert "again in" in caplog.text
+
+
+def test_an_api_server_that_never_answers_is_given_up_within_the_deadline(caplog, monkeypatch):
+    import socket
+    import time
+
+    from lifecycle_ops import gate_recovery
+
+    with socket.socket() as s:  # a port with nobody listening: every connect is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("AIRFLOW_CONN_LIFECYCLE_AIRFLOW_API", f"http://viewer:secret@127.0.0.1:{port}/")
+    started = time.monotonic()
+    assert gate_recovery.earlier_tries(WHERE["dag_id"], WHERE["run_id"], "sme_approval", -1, 2, deadline=5) == ([], [])
+    assert time.monotonic() - started < 10
+    assert "asking again" in caplog.text and "secret" not in caplog.text
