@@ -39,8 +39,10 @@ class FeatureError(ValueError):
 
 
 def _numeric(series: pd.Series, col: str) -> pd.Series:
+    if series.dtype.kind in "iuf":  # already numbers: nothing can be lost (bool stays refused below)
+        return series.astype("float64")
     out = pd.to_numeric(series, errors="coerce").astype("float64")
-    lost = series.notna() & out.isna()
+    lost = series.notna().to_numpy(bool) & np.isnan(out.to_numpy())
     if lost.any():
         examples = series[lost].astype(str).unique()[:3].tolist()
         raise FeatureError(f"column {col!r}: {int(lost.sum())} non-numeric values, e.g. {examples}")
@@ -60,28 +62,31 @@ def _binary(series: pd.Series, col: str) -> pd.Series:
             return 0.0
         return -1.0
 
+    # numpy, not Series, arithmetic below: a masked Series assignment alone cost more than predict_proba online
     if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
         # what str(v) would say, without it: 1 / 1.0 / True are "1"-like, 0 / 0.0 / False "0"-like
         # (-0.0 prints "-0.0", which is not a binary token), anything else is not binary
         values = series.to_numpy(dtype="float64", na_value=np.nan)
-        out = pd.Series(np.where(values == 1, 1.0, np.where((values == 0) & ~np.signbit(values), 0.0, -1.0)),
-                        index=series.index)
+        out = np.where(values == 1, 1.0, np.where((values == 0) & ~np.signbit(values), 0.0, -1.0))
         out[np.isnan(values)] = np.nan
     elif pd.api.types.infer_dtype(series, skipna=True) == "string":
         text = series.str.strip().str.lower()
-        out = pd.Series(np.where(text.isin(_TRUE), 1.0, np.where(text.isin(_FALSE), 0.0, -1.0)), index=series.index)
+        out = np.where(text.isin(_TRUE), 1.0, np.where(text.isin(_FALSE), 0.0, -1.0))
         out[series.isna().to_numpy(bool)] = np.nan
     else:
-        out = series.map(one).astype("float64")
+        out = series.map(one).to_numpy(dtype="float64")
     bad = out == -1.0
     if bad.any():
         examples = series[bad].astype(str).unique()[:3].tolist()
         raise FeatureError(f"column {col!r}: {int(bad.sum())} values are not binary, e.g. {examples}")
-    return out if out.isna().any() else out.astype("int64")
+    missing = np.isnan(out)
+    return pd.Series(out if missing.any() else out.astype("int64"), index=series.index)
 
 
 def _categorical(series: pd.Series) -> pd.Series:
     """Strings, with every flavour of missing (None, pd.NA, NaN) as NaN for the encoder."""
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=False) == "string":
+        return series  # strings only, none missing (an online request, mostly): nothing to convert
     if isinstance(series.dtype, pd.StringDtype) or pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
         # one Python object per distinct value (factorize), not a lambda per row
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
